@@ -1,0 +1,12 @@
+"""lossurf: loss surfaces of neural networks, for teaching (MNIST, Q-Network, DQN)."""
+from .seeding import seed_everything, seed_env, device
+from .training import StepResult, TrainLog, train_step, snapshot, check_clip_norm, check_lr
+from .schedules import SCHEDULES, make_scheduler, step_scheduler
+from .progress import progress
+from .directions import (random_directions, normalize_direction, pca_directions, project, cosine,
+                         parameters_of, difference)
+from .objectives import Objective, Supervised, FunctionObjective, load_params
+from .surface import (SurfaceResult, Trajectory, evaluate_points, loss_line, loss_plane, interpolation,
+                      trajectory, symmetric_axis)
+
+__version__ = "0.1.0"

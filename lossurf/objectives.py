@@ -1,0 +1,110 @@
+"""What a surface measures: a function of a full set of parameters, evaluated without touching the model.
+
+An objective is called as ``objective(params) -> {metric: scalar tensor}`` with ``params`` a
+``{name: tensor}`` dict of the model's parameters; it runs the model through
+``torch.func.functional_call(..., strict=True)`` so ``vmap`` can evaluate many parameter sets at once.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+CRITERIA = ("cross_entropy", "mse")
+
+
+class Objective:
+    """Base class: wraps a model (its structure and buffers); subclasses say what to compute."""
+
+    metrics: tuple[str, ...] = ("loss",)
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+    def run(self, params, *args):
+        """The model's forward pass with ``params`` in place of its own (buffers unchanged)."""
+        return functional_call(self.model, {**params, **self.buffers}, args, strict=True)
+
+    def __call__(self, params) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def bytes_per_point(self) -> int:
+        """Rough memory one evaluation point needs, to size chunks; subclasses may refine it."""
+        return 4 * sum(p.numel() for p in self.model.parameters()) * 3
+
+
+class FunctionObjective(Objective):
+    """Any ``fn(objective, params) -> {metric: scalar}`` as an objective (e.g. an RL TD loss)."""
+
+    def __init__(self, model, fn, metrics=("loss",), bytes_per_point: int | None = None):
+        super().__init__(model)
+        self.fn, self.metrics, self._bpp = fn, tuple(metrics), bytes_per_point
+
+    def __call__(self, params):
+        out = self.fn(self, params)
+        return out if isinstance(out, dict) else {"loss": out}
+
+    def bytes_per_point(self) -> int:
+        return self._bpp or super().bytes_per_point()
+
+
+class Supervised(Objective):
+    """Mean loss (and accuracy, for classification) of a model on a fixed dataset ``(x, y)``."""
+
+    def __init__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 criterion: str = "cross_entropy"):
+        if criterion not in CRITERIA:
+            raise ValueError(f"unknown criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
+        if len(x) != len(y):
+            raise ValueError(f"x and y must have the same number of examples, got {len(x)} and {len(y)}")
+        super().__init__(model)
+        self.x, self.y, self.criterion = x, y, criterion
+        self.metrics = ("loss", "accuracy") if criterion == "cross_entropy" else ("loss",)
+
+    def scores(self, out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> dict[str, torch.Tensor]:
+        """Loss (and accuracy) from model outputs; ``reduction='sum'`` gives per-batch sums to add up."""
+        if self.criterion == "cross_entropy":
+            loss = F.cross_entropy(out, y, reduction=reduction)
+            correct = (out.argmax(-1) == y).float()
+            acc = {"mean": correct.mean, "sum": correct.sum}.get(reduction, lambda: correct)()
+            return {"loss": loss, "accuracy": acc}
+        return {"loss": F.mse_loss(out, y, reduction=reduction)}
+
+    def __call__(self, params):
+        return self.scores(self.run(params, self.x), self.y)
+
+    @torch.no_grad()
+    def of_model(self, model: torch.nn.Module) -> dict[str, float]:
+        """The same numbers computed the ordinary way, from a model's own weights (the loop reference)."""
+        was_training = model.training
+        model.eval()
+        out = self.scores(model(self.x), self.y)
+        model.train(was_training)
+        return {k: float(v) for k, v in out.items()}
+
+    def bytes_per_point(self) -> int:
+        """Parameters plus every module's output for the whole dataset, measured with one forward pass."""
+        sizes = []
+        hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel()))
+                 for m in self.model.modules() if not list(m.children())]
+        try:
+            with torch.no_grad():
+                self.run({k: v.detach() for k, v in self.model.named_parameters()}, self.x[:8])
+        finally:
+            for h in hooks:
+                h.remove()
+        per_example = sum(sizes) / min(8, len(self.x))
+        n_params = sum(p.numel() for p in self.model.parameters())
+        return int(4 * (2 * n_params + 2 * per_example * len(self.x)))
+
+
+def load_params(model: torch.nn.Module, params) -> torch.nn.Module:
+    """A copy of ``model`` holding ``params`` (the plain, one-point-at-a-time way; used as a reference)."""
+    clone = copy.deepcopy(model)
+    with torch.no_grad():
+        for k, p in clone.named_parameters():
+            p.copy_(params[k])
+    return clone

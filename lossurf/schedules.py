@@ -1,0 +1,62 @@
+"""Learning-rate schedules (학습률 스케줄링) by name, all built from ``torch.optim.lr_scheduler``."""
+from __future__ import annotations
+
+from torch.optim import lr_scheduler
+
+SCHEDULES = ("constant", "step", "exponential", "plateau", "cosine", "decay_floor")
+
+
+def make_scheduler(optimizer, name: str, *, total: int | None = None, step_size: int = 100,
+                   step_gamma: float = 0.9, exp_gamma: float = 0.99, plateau_factor: float = 0.5,
+                   plateau_patience: int = 10, plateau_mode: str = "min", min_lr: float = 1e-4,
+                   floor_gamma: float = 0.998):
+    """A scheduler for ``optimizer``; call its ``.step()`` once per unit (a step, an epoch, an episode).
+
+    - ``constant``: the LR never changes.
+    - ``step``: x``step_gamma`` (0.9) every ``step_size`` (100) units.
+    - ``exponential``: x``exp_gamma`` (0.99) per unit.
+    - ``plateau``: x``plateau_factor`` (0.5) when the metric passed to ``.step(metric)`` stops improving
+      for ``plateau_patience`` units (``plateau_mode='max'`` for a return, ``'min'`` for a loss).
+    - ``cosine``: half a cosine from the initial LR down to ``min_lr`` over ``total`` units.
+    - ``decay_floor``: lr0 * ``floor_gamma``^t, never below ``min_lr``.
+    """
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown LR schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+    lr0 = float(optimizer.param_groups[0]["lr"])
+    if name in ("cosine", "decay_floor") and not (0 <= min_lr < lr0):
+        raise ValueError(f"min_lr must be >= 0 and below the initial LR {lr0}, got {min_lr}")
+    if name == "constant":
+        return lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    if name == "step":
+        if step_size < 1 or not 0 < step_gamma <= 1:
+            raise ValueError(f"step schedule needs step_size >= 1 and 0 < step_gamma <= 1, "
+                             f"got {step_size}, {step_gamma}")
+        return lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=step_gamma)
+    if name == "exponential":
+        if not 0 < exp_gamma <= 1:
+            raise ValueError(f"exp_gamma must be in (0, 1], got {exp_gamma}")
+        return lr_scheduler.ExponentialLR(optimizer, gamma=exp_gamma)
+    if name == "plateau":
+        if plateau_mode not in ("min", "max"):
+            raise ValueError(f"plateau_mode must be 'min' (a loss) or 'max' (a return), got {plateau_mode!r}")
+        return lr_scheduler.ReduceLROnPlateau(optimizer, mode=plateau_mode, factor=plateau_factor,
+                                              patience=plateau_patience)
+    if name == "cosine":
+        if total is None or total < 1:
+            raise ValueError("the cosine schedule needs total=<number of units> (>= 1) to know where it ends")
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=min_lr)
+    # decay_floor: LambdaLR multiplies lr0 by the factor; the floor is a factor of min_lr / lr0
+    if not 0 < floor_gamma <= 1:
+        raise ValueError(f"floor_gamma must be in (0, 1], got {floor_gamma}")
+    floor = min_lr / lr0
+    return lr_scheduler.LambdaLR(optimizer, lambda t: max(floor_gamma ** t, floor))
+
+
+def step_scheduler(scheduler, metric: float | None = None) -> None:
+    """Advance any scheduler by one unit; ReduceLROnPlateau gets the metric it watches."""
+    if isinstance(scheduler, lr_scheduler.ReduceLROnPlateau):
+        if metric is None:
+            raise ValueError("the plateau schedule needs the metric it watches: step_scheduler(s, metric)")
+        scheduler.step(metric)
+    else:
+        scheduler.step()

@@ -164,3 +164,23 @@ def project(points: list[Params], center: Params, directions: list[Params]) -> t
         coords.append(c.cpu().numpy())
         off.append(float(resid.norm() / (v.norm() + _EPS)))
     return np.asarray(coords), np.asarray(off)
+
+
+def plane_through(center: Params, a: Params, b: Params) -> list[Params]:
+    """Two orthonormal directions spanning the plane through three parameter sets.
+
+    With ``center`` the common initial weights and ``a``, ``b`` the final weights of two runs, the
+    plane holds both runs' start and end points exactly: a fair shared picture of two trainings.
+    """
+    d1 = difference(a, center)
+    d2 = difference(b, center)
+    length2 = dot(d2, d2).sqrt()
+    n1 = dot(d1, d1).sqrt()
+    if n1 == 0:
+        raise ValueError("the first point equals the centre: no direction to span a plane")
+    d1 = scale(d1, float(1 / n1))
+    d2 = {k: d2[k] - float(dot(d2, d1)) * d1[k] for k in d2}
+    n2 = dot(d2, d2).sqrt()
+    if n2 <= 1e-4 * length2:
+        raise ValueError("the three points lie on one line: they span no plane")
+    return [d1, scale(d2, float(1 / n2))]

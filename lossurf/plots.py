@@ -226,3 +226,36 @@ def plot_curves(series: dict, ylabel: str, ax=None, log: bool = False, hline=Non
 def save(fig, path, dpi: int = 90) -> None:
     """Save a figure as a PNG of modest size for the README (img/)."""
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
+
+
+def style(dpi: int = 72) -> None:
+    """Defaults that render crisply on GitHub and keep notebooks small."""
+    plt.rcParams.update({"figure.dpi": dpi, "savefig.dpi": 90, "font.size": 10, "axes.titlesize": 10,
+                         "legend.framealpha": 0.8, "image.cmap": CMAP})
+
+
+def show_digits(x, y, n: int = 10, title: str | None = None):
+    """The first ``n`` images with their labels (x flattened 784 or 1x28x28, normalised)."""
+    fig, axes = plt.subplots(1, n, figsize=(1.1 * n, 1.5))
+    for i, ax in enumerate(axes):
+        ax.imshow(np.asarray(x[i]).reshape(28, 28), cmap="gray_r")
+        ax.set_title(str(int(y[i])), fontsize=10)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig, axes
+
+
+def plot_layer_norms(norms: dict, ax=None, title=None):
+    """Per-layer gradient norms (first layer on the left), one line per network, log scale."""
+    fig, ax = _ax(ax, figsize=(6, 3.6))
+    for k, (label, v) in enumerate(norms.items()):
+        ax.semilogy(np.arange(1, len(v) + 1), np.maximum(v, 1e-30), "-o", color=TRAJ_COLORS[k % 6], label=label)
+    ax.set_xlabel("layer (1 = next to the input)")
+    ax.set_ylabel("weight gradient norm")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig, ax

@@ -60,3 +60,23 @@ def step_scheduler(scheduler, metric: float | None = None) -> None:
         scheduler.step(metric)
     else:
         scheduler.step()
+
+
+def lr_curves(lr0: float, total: int, names=SCHEDULES, **kw) -> dict:
+    """The LR each schedule gives over ``total`` units, for a picture (no training involved).
+
+    ``plateau`` is fed a metric that stops improving after the first unit, so it shows its halving.
+    """
+    import torch
+
+    curves = {}
+    for name in names:
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr0)
+        sched = make_scheduler(opt, name, total=total, **kw)
+        lrs = []
+        for _ in range(total):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            step_scheduler(sched, metric=1.0)
+        curves[name] = lrs
+    return curves

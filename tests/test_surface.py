@@ -244,3 +244,16 @@ def test_bad_input_is_a_clear_error():
         ls.Supervised(model, x, y[:-1])
     with pytest.raises(ValueError, match="exactly 2 directions"):
         ls.loss_plane(obj, model, d[:1], [0, 1], [0, 1])
+
+
+def test_plane_through_three_points_holds_them_exactly():
+    torch.manual_seed(0)
+    c, a, b = (ls.parameters_of(mlp(s)) for s in (0, 1, 2))
+    dirs = ls.plane_through(c, a, b)
+    assert abs(ls.cosine(dirs[0], dirs[1])) < 1e-6
+    coords, off = ls.project([c, a, b], c, dirs)
+    assert np.all(off < 1e-5)
+    np.testing.assert_allclose(coords[0], 0, atol=1e-6)
+    assert coords[1][1] == pytest.approx(0, abs=1e-5) and coords[1][0] > 0
+    with pytest.raises(ValueError, match="one line"):
+        ls.plane_through(c, a, a)

@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--loop-points", type=int, default=None,
                     help="time the plain loop on only this many grid points (default: all)")
+    ap.add_argument("--skip-rl", action="store_true", help="skip the CartPole return-surface benchmark")
     args = ap.parse_args()
 
     model = trained_mlp(0)
@@ -100,6 +101,58 @@ def main() -> None:
     print(f"max |loss difference| from the plain loop: fast path {diff_fast:.2e}, vmap path {diff_gen:.2e}")
     print(f"one-time cost of the fast path's first call over a warm one: {t_cold - t_fast:+.2f} s "
           f"(no compilation: eager PyTorch)")
+    if not args.skip_rl:
+        rl_return_benchmark()
+
+
+
+
+def rl_return_benchmark(grid: int = 21, episodes: int = 5, loop_points: int = 21) -> None:
+    """Return surface of a trained DQN: batched (vector CartPole + vmapped policy) vs a gymnasium loop."""
+    import gymnasium as gym
+
+    from lossurf.rl import DQNConfig, initial_states, return_surface, train_dqn
+
+    run = train_dqn(DQNConfig(), seed=0)
+    model = run.best_model
+    dirs = ls.random_directions(model, 2, seed=0)
+    axis = np.linspace(-1, 1, grid)
+    n = grid * grid
+    surf, t_batched = timed(lambda: return_surface(model, model, dirs, axis, axis, episodes=episodes))
+    center = ls.parameters_of(model)
+    aa, bb = np.meshgrid(axis, axis, indexing="ij")
+    coefs = np.stack([aa.ravel(), bb.ravel()], 1)
+    pick = np.linspace(0, n - 1, loop_points).astype(int)
+    starts = initial_states(range(10_000, 10_000 + episodes))
+
+    def loop():
+        out = []
+        env = gym.make("CartPole-v1")
+        for k in pick:
+            m = ls.load_params(model, {q: center[q] + coefs[k, 0] * dirs[0][q] + coefs[k, 1] * dirs[1][q]
+                                       for q in center})
+            rets = []
+            for e in range(episodes):
+                obs, _ = env.reset(seed=10_000 + e)
+                total, done = 0.0, False
+                while not done:
+                    with torch.no_grad():
+                        a = int(m(torch.as_tensor(obs)).argmax())
+                    obs, r, term, trunc, _ = env.step(a)
+                    total, done = total + r, term or trunc
+                rets.append(total)
+            out.append(np.mean(rets))
+        return np.array(out)
+
+    looped, t_loop = timed(loop)
+    assert np.allclose(looped, surf.values["return"].ravel()[pick]), "batched returns differ from the loop"
+    batched_rate, loop_rate = n / t_batched, loop_points / t_loop
+    print(f"\nCartPole-v1 return surface of a trained DQN (best greedy return {run.best_return:.0f}), "
+          f"{grid}x{grid} points x {episodes} episodes")
+    print(f"{'method':58s} {'points/s':>9s} {'x loop':>7s}")
+    print(f"{'lossurf return_surface (vector CartPole + vmap)':58s} {batched_rate:9.1f} {batched_rate / loop_rate:7.1f}")
+    print(f"{f'plain gymnasium loop ({loop_points} points)':58s} {loop_rate:9.1f} {1:7.1f}")
+    print(f"whole grid batched: {t_batched:.1f} s; same returns as the loop on the {loop_points} points checked")
 
 
 if __name__ == "__main__":

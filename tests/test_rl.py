@@ -1,0 +1,195 @@
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import lossurf as ls
+from lossurf.rl import (DQNConfig, QNetConfig, ReplayBuffer, evaluate_policy, initial_states, q_network,
+                        return_surface, run_episodes, sync_target, td_objective, td_targets, train_dqn,
+                        train_qnetwork)
+
+
+def gym_episode(states0, actions_fn, seed):
+    """The plain way: gym.make + reset(seed) + step, recording observations."""
+    env = gym.make("CartPole-v1")
+    obs, _ = env.reset(seed=seed)
+    assert np.allclose(env.unwrapped.state, states0)
+    seen, ret, t = [obs], 0.0, 0
+    while True:
+        obs, r, term, trunc, _ = env.step(int(actions_fn(obs[None], t)[0]))
+        ret += r
+        t += 1
+        seen.append(obs)
+        if term or trunc:
+            return np.array(seen), ret, term, trunc
+
+
+@pytest.mark.parametrize("kind", ["balance", "random"])
+def test_batched_cartpole_matches_gymnasium_step_for_step(kind):
+    seeds = [3, 7, 11]
+    states = initial_states(seeds)
+    rng = np.random.default_rng(0)
+    table = rng.integers(0, 2, size=(600, len(seeds)))
+    if kind == "balance":        # a controller that keeps the pole up until truncation at 500
+        policy = lambda obs, t=None: (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int64)
+    else:                        # random actions: the pole falls (termination)
+        policy = None
+    recorded = []
+
+    def batched_policy(obs):
+        recorded.append(obs.copy())
+        t = len(recorded) - 1
+        return policy(obs) if policy else table[t]
+
+    returns = run_episodes(batched_policy, states)
+    for i, s in enumerate(seeds):
+        single = (lambda o, t: policy(o)) if policy else (lambda o, t, i=i: table[t, i:i + 1])
+        obs, ret, term, trunc = gym_episode(states[i], single, s)
+        n = len(obs) - 1
+        np.testing.assert_array_equal(np.stack([r[i] for r in recorded[:n]]), obs[:n])
+        assert returns[i] == ret
+        if kind == "balance":
+            assert trunc and not term and ret == 500
+        else:
+            assert term and ret < 100
+
+
+def test_evaluate_policy_equals_plain_loop():
+    torch.manual_seed(0)
+    model = q_network((16,))
+    greedy = lambda o, t: model(torch.as_tensor(o)).argmax(-1).numpy()
+    with torch.no_grad():
+        plain = [gym_episode(initial_states([s])[0], greedy, s)[1] for s in range(10_000, 10_004)]
+        assert evaluate_policy(model, episodes=4).tolist() == plain
+
+
+def test_return_surface_point_equals_loop():
+    torch.manual_seed(1)
+    model = q_network((16,))
+    dirs = ls.random_directions(model, 2, seed=0)
+    a = np.array([-0.5, 0.0, 0.5])
+    surf = return_surface(model, model, dirs, a, a, episodes=3, seed=5)
+    center = ls.parameters_of(model)
+    for i, j in [(0, 2), (1, 1), (2, 0)]:
+        point = {k: center[k] + a[i] * dirs[0][k] + a[j] * dirs[1][k] for k in center}
+        m = ls.load_params(model, point)
+        with torch.no_grad():
+            rets = [gym_episode(initial_states([s])[0], lambda o, t: m(torch.as_tensor(o)).argmax(-1).numpy(), s)[1]
+                    for s in range(5, 8)]
+        assert surf.values["return"][i, j] == pytest.approx(np.mean(rets))
+    with pytest.raises(ValueError, match="episodes"):
+        return_surface(model, model, dirs, a, a, episodes=0)
+
+
+def test_replay_buffer_wraps_samples_and_keeps_latest():
+    buf = ReplayBuffer(5, obs_dim=1, seed=0)
+    for t in range(8):
+        buf.add([t], t % 2, float(t), [t + 1], t == 7)
+    assert len(buf) == 5
+    assert sorted(buf.obs[:, 0].tolist()) == [3, 4, 5, 6, 7]
+    latest = buf.latest(3)
+    assert latest["obs"][:, 0].tolist() == [5, 6, 7] and latest["terminated"].tolist() == [0, 0, 1]
+    b = buf.sample(200)
+    assert torch.all(b["next_obs"] == b["obs"] + 1) and torch.all(b["rewards"] == b["obs"][:, 0])
+    assert set(b["obs"][:, 0].tolist()) == {3, 4, 5, 6, 7}
+    again = ReplayBuffer(5, obs_dim=1, seed=0)
+    for t in range(8):
+        again.add([t], t % 2, float(t), [t + 1], t == 7)
+    assert torch.equal(again.sample(200)["obs"], b["obs"])
+    with pytest.raises(ValueError, match="empty"):
+        ReplayBuffer(3).sample(1)
+
+
+def test_target_sync_hard_and_soft():
+    torch.manual_seed(0)
+    online, target = nn.Linear(3, 2), nn.Linear(3, 2)
+    before = target.weight.detach().clone()
+    sync_target(target, online, tau=0.25)
+    assert torch.allclose(target.weight, 0.25 * online.weight + 0.75 * before)
+    sync_target(target, online)
+    assert torch.equal(target.weight, online.weight) and torch.equal(target.bias, online.bias)
+
+
+def tiny_q():
+    net = nn.Sequential(nn.Linear(2, 2, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0]]))   # Q(s) = (s0, 2 s1)
+    return net
+
+
+BATCH = {"obs": torch.tensor([[1.0, 1.0], [0.5, -1.0]]), "actions": torch.tensor([1, 0]),
+         "rewards": torch.tensor([1.0, 0.0]), "next_obs": torch.tensor([[3.0, 0.5], [0.0, 0.0]]),
+         "terminated": torch.tensor([0.0, 1.0])}
+
+
+def test_td_loss_by_hand_both_target_forms():
+    net = tiny_q()
+    gamma = 0.5
+    # Q(s, a): transition 1 -> Q((1,1)) = (1, 2), a=1 -> 2; transition 2 -> Q((0.5,-1)) = (0.5,-2), a=0 -> 0.5
+    # frozen target with the same weights: y1 = 1 + 0.5 * max(3, 1) = 2.5; y2 = 0 (terminal)
+    # Huber: |2 - 2.5| = 0.5 -> 0.125; |0.5 - 0| = 0.5 -> 0.125; mean 0.125
+    frozen = td_objective(net, BATCH, gamma=gamma, target="frozen")
+    center = ls.parameters_of(net)
+    assert float(frozen(center)["loss"]) == pytest.approx(0.125)
+    # double the weights: Q doubles to (4, 1); frozen y stays (2.5, 0): errors 1.5 -> 1.0, 1.0 -> 0.5
+    double = {k: 2 * v for k, v in center.items()}
+    assert float(frozen(double)["loss"]) == pytest.approx(0.75)
+    # moving target follows the weights: y1 = 1 + 0.5 * max(6, 2) = 4; y2 = 0: errors 0, 1.0 -> 0.5
+    moving = td_objective(net, BATCH, gamma=gamma, target="moving")
+    assert float(moving(center)["loss"]) == pytest.approx(0.125)
+    assert float(moving(double)["loss"]) == pytest.approx(0.25)
+    y = td_targets(net, BATCH["rewards"], BATCH["next_obs"], BATCH["terminated"], gamma)
+    assert y.tolist() == [2.5, 0.0]
+    with pytest.raises(ValueError, match="unknown target"):
+        td_objective(net, BATCH, target="lagging")
+
+
+@pytest.mark.parametrize("target", ["frozen", "moving"])
+def test_td_surface_batched_equals_loop(target):
+    torch.manual_seed(0)
+    net = q_network((8, 8))
+    g = torch.Generator().manual_seed(0)
+    batch = {"obs": torch.randn(40, 4, generator=g), "actions": torch.randint(0, 2, (40,), generator=g),
+             "rewards": torch.ones(40), "next_obs": torch.randn(40, 4, generator=g),
+             "terminated": (torch.rand(40, generator=g) < 0.2).float()}
+    obj = td_objective(net, batch, target=target)
+    dirs = ls.random_directions(net, 2, seed=1)
+    a = np.linspace(-1, 1, 5)
+    batched = ls.loss_plane(obj, net, dirs, a, a, method="vmap", chunk_size=6)
+    loop = ls.loss_plane(obj, net, dirs, a, a, method="loop")
+    np.testing.assert_allclose(batched.values["loss"], loop.values["loss"], rtol=1e-5, atol=1e-7)
+    assert batched.values["loss"].std() > 0
+
+
+def _same_run(a, b):
+    assert a.log.loss == b.log.loss and a.log.grad_norm == b.log.grad_norm
+    assert a.episode_returns == b.episode_returns and a.evals == b.evals
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_short_training_runs_are_reproducible():
+    dqn = DQNConfig(total_steps=1500, learning_starts=500, train_freq=100, gradient_steps=10, eval_every=750,
+                    eval_episodes=2, hidden=(16, 16), buffer_size=2000, clip_norm=1.0, schedule="plateau")
+    a, b = train_dqn(dqn, seed=3), train_dqn(dqn, seed=3)
+    _same_run(a, b)
+    assert len(a.log) == 100 and len(a.evals) == 2
+    c = train_dqn(dqn, seed=4)
+    assert a.episode_returns != c.episode_returns
+    qn = QNetConfig(total_steps=600, eval_every=300, eval_episodes=2, hidden=(16, 16), surface_batch=100)
+    _same_run(train_qnetwork(qn, seed=1), train_qnetwork(qn, seed=1))
+    single = train_dqn(dataclasses.replace(dqn, threads=1), seed=3)
+    _same_run(a, single)                       # thread count does not change the result
+
+
+def test_rl_bad_input():
+    with pytest.raises(ValueError, match="clip_norm"):
+        train_dqn(DQNConfig(clip_norm=-1.0))
+    with pytest.raises(ValueError, match="gamma"):
+        train_qnetwork(QNetConfig(gamma=1.0))
+    with pytest.raises(ValueError, match="unknown LR schedule"):
+        train_dqn(DQNConfig(total_steps=10, schedule="linear"))

@@ -40,7 +40,7 @@ def test_batched_cartpole_matches_gymnasium_step_for_step(kind):
         policy = None
     recorded = []
 
-    def batched_policy(obs):
+    def batched_policy(obs, alive):
         recorded.append(obs.copy())
         t = len(recorded) - 1
         return policy(obs) if policy else table[t]

@@ -36,8 +36,10 @@ def initial_states(seeds) -> np.ndarray:
 def run_episodes(policy, states: np.ndarray, max_steps: int = MAX_STEPS) -> np.ndarray:
     """Play one episode from each start state at once; return each episode's undiscounted return.
 
-    ``policy(obs)`` maps float32 observations (B, 4) to integer actions (B,). Episodes end on
-    termination (pole or cart out of bounds) or truncation at ``max_steps``, as in CartPole-v1.
+    ``policy(obs, alive)`` maps float32 observations (B, 4) to integer actions (B,); ``alive`` marks
+    the episodes still running (the others' actions are ignored, so a policy may skip them).
+    Episodes end on termination (pole or cart out of bounds) or truncation at ``max_steps``, as in
+    CartPole-v1.
     """
     states = np.asarray(states, dtype=np.float64)
     b = len(states)
@@ -48,7 +50,7 @@ def run_episodes(policy, states: np.ndarray, max_steps: int = MAX_STEPS) -> np.n
     returns = np.zeros(b)
     alive = np.ones(b, dtype=bool)
     for _ in range(max_steps):
-        actions = np.asarray(policy(obs), dtype=np.int64).reshape(b)
+        actions = np.asarray(policy(obs, alive), dtype=np.int64).reshape(b)
         obs, reward, terminated, truncated, _ = venv.step(actions)
         returns += reward * alive
         alive &= ~(terminated | truncated)
@@ -66,4 +68,4 @@ def greedy_actions(model: torch.nn.Module, obs: np.ndarray) -> np.ndarray:
 def evaluate_policy(model: torch.nn.Module, episodes: int = 10, seed: int = 10_000) -> np.ndarray:
     """Returns of ``episodes`` greedy episodes started from seeds ``seed, seed+1, ...`` (batched)."""
     model.eval()
-    return run_episodes(lambda o: greedy_actions(model, o), initial_states(range(seed, seed + episodes)))
+    return run_episodes(lambda o, alive: greedy_actions(model, o), initial_states(range(seed, seed + episodes)))

@@ -59,9 +59,20 @@ def returns_of(model: torch.nn.Module, stacked: Params, states: np.ndarray) -> n
     def q_values(params, obs):
         return functional_call(model, {**params, **buffers}, (obs,), strict=True)
 
-    def policy(obs):
-        o = torch.as_tensor(obs).reshape(p, e, -1)
-        return vmap(q_values)(stacked, o).argmax(-1).reshape(-1).numpy()
+    active = {"points": np.arange(p), "params": stacked}
+
+    def policy(obs, alive):
+        # evaluate only parameter sets with an episode still running; shrink the set when it halves
+        running = alive.reshape(p, e).any(1)
+        if running.sum() <= len(active["points"]) // 2:
+            keep = np.nonzero(running)[0]
+            sel = torch.as_tensor(np.searchsorted(active["points"], keep))
+            active["points"], active["params"] = keep, {k: v[sel] for k, v in active["params"].items()}
+        pts = active["points"]
+        actions = np.zeros((p, e), dtype=np.int64)
+        o = torch.as_tensor(obs).reshape(p, e, -1)[torch.as_tensor(pts)]
+        actions[pts] = vmap(q_values)(active["params"], o).argmax(-1).numpy()
+        return actions.reshape(-1)
 
     return run_episodes(policy, np.tile(states, (p, 1))).reshape(p, e)
 

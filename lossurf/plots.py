@@ -259,3 +259,25 @@ def plot_layer_norms(norms: dict, ax=None, title=None):
     if title:
         ax.set_title(title, fontsize=10)
     return fig, ax
+
+
+def plot_mean_spread(x, series: dict, ylabel: str, ax=None, xlabel: str = "environment step", hline=None,
+                     hline_label=None, log: bool = False, title=None):
+    """Mean over seeds (line) and min-max spread (band) of each ``{label: array (seeds, len(x))}``."""
+    fig, ax = _ax(ax, figsize=(6, 3.6))
+    for k, (label, ys) in enumerate(series.items()):
+        ys = np.asarray(ys, dtype=float)
+        c = TRAJ_COLORS[k % len(TRAJ_COLORS)]
+        ax.plot(x, ys.mean(0), color=c, label=f"{label} (mean of {len(ys)})", linewidth=1.6)
+        ax.fill_between(x, ys.min(0), ys.max(0), color=c, alpha=0.18, linewidth=0)
+    if hline is not None:
+        ax.axhline(hline, color="k", linestyle="--", linewidth=1, label=hline_label)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig, ax

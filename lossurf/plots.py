@@ -197,6 +197,20 @@ def plot_surface_views(result: SurfaceResult, metric: str = "loss", log: bool = 
     return fig, fig.axes
 
 
+def _finish(ax, xlabel, ylabel, hline=None, hline_label=None, log=False, title=None):
+    """Threshold line, log scale, labels, grid, legend and title of a curve plot."""
+    if hline is not None:
+        ax.axhline(hline, color="k", linestyle="--", linewidth=1, label=hline_label)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both" if log else "major")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
 def plot_curves(series: dict, ylabel: str, ax=None, log: bool = False, hline=None, hline_label=None,
                 smooth: int = 1, xlabel: str = "step", title=None):
     """Several training curves (``{label: values}``), optionally smoothed, with a threshold line."""
@@ -210,16 +224,7 @@ def plot_curves(series: dict, ylabel: str, ax=None, log: bool = False, hline=Non
             ax.plot(np.arange(smooth - 1, len(v)), v_s, color=TRAJ_COLORS[k % len(TRAJ_COLORS)], label=label)
         else:
             ax.plot(v, color=TRAJ_COLORS[k % len(TRAJ_COLORS)], label=label, linewidth=1.2)
-    if hline is not None:
-        ax.axhline(hline, color="k", linestyle="--", linewidth=1, label=hline_label)
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _finish(ax, xlabel, ylabel, hline, hline_label, log, title)
     return fig, ax
 
 
@@ -251,13 +256,8 @@ def plot_layer_norms(norms: dict, ax=None, title=None):
     """Per-layer gradient norms (first layer on the left), one line per network, log scale."""
     fig, ax = _ax(ax, figsize=(6, 3.6))
     for k, (label, v) in enumerate(norms.items()):
-        ax.semilogy(np.arange(1, len(v) + 1), np.maximum(v, 1e-30), "-o", color=TRAJ_COLORS[k % 6], label=label)
-    ax.set_xlabel("layer (1 = next to the input)")
-    ax.set_ylabel("weight gradient norm")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
+        ax.plot(np.arange(1, len(v) + 1), np.maximum(v, 1e-30), "-o", color=TRAJ_COLORS[k % 6], label=label)
+    _finish(ax, "layer (1 = next to the input)", "weight gradient norm", log=True, title=title)
     return fig, ax
 
 
@@ -270,14 +270,5 @@ def plot_mean_spread(x, series: dict, ylabel: str, ax=None, xlabel: str = "envir
         c = TRAJ_COLORS[k % len(TRAJ_COLORS)]
         ax.plot(x, ys.mean(0), color=c, label=f"{label} (mean of {len(ys)})", linewidth=1.6)
         ax.fill_between(x, ys.min(0), ys.max(0), color=c, alpha=0.18, linewidth=0)
-    if hline is not None:
-        ax.axhline(hline, color="k", linestyle="--", linewidth=1, label=hline_label)
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _finish(ax, xlabel, ylabel, hline, hline_label, log, title)
     return fig, ax

@@ -91,47 +91,41 @@ class ReplayBuffer:
 
 
 @dataclass
-class QNetConfig:
-    """Online Q-learning: every hyperparameter in one place."""
+class AgentConfig:
+    """What both agents share: the network, optimiser, exploration and evaluation settings."""
     total_steps: int = 20_000
     lr: float = 2.3e-3
     gamma: float = 0.99
     hidden: tuple = (128, 128)
     eps_start: float = 1.0
     eps_end: float = 0.04
-    eps_steps: int = 8_000
+    eps_steps: int = 8_000            # linear decay of epsilon over this many env steps
     clip_norm: float | None = None
     schedule: str = "constant"
     eval_every: int = 2_000
     eval_episodes: int = 10
     checkpoint_every: int = 500       # updates between parameter snapshots
-    surface_batch: int = 2_000        # transitions kept (not trained on) for the TD-loss surface
+    surface_batch: int = 2_000        # recent transitions kept for the TD-loss surface
     threads: int = 2                  # torch threads (results do not depend on it)
 
 
 @dataclass
-class DQNConfig:
-    """DQN with replay and a target network (the rl-zoo CartPole-v1 recipe): all hyperparameters."""
+class QNetConfig(AgentConfig):
+    """Online Q-learning: one update per env step, on that transition (nothing else to set)."""
+
+
+@dataclass
+class DQNConfig(AgentConfig):
+    """DQN with replay and a target network (the rl-zoo CartPole-v1 recipe)."""
     total_steps: int = 50_000
-    lr: float = 2.3e-3
-    gamma: float = 0.99
-    hidden: tuple = (128, 128)
     batch_size: int = 64
     buffer_size: int = 100_000
     learning_starts: int = 1_000
     train_freq: int = 256             # env steps between training rounds
     gradient_steps: int = 128         # updates per round; the target network is synced after each round
     tau: float = 1.0                  # 1.0 = hard sync; < 1 = soft (Polyak) update
-    eps_start: float = 1.0
-    eps_end: float = 0.04
-    eps_steps: int = 8_000
-    clip_norm: float | None = None
-    schedule: str = "constant"        # stepped once per round; "plateau" watches the evaluation return
-    eval_every: int = 5_000
-    eval_episodes: int = 10
-    checkpoint_every: int = 1_024     # updates between parameter snapshots
-    surface_batch: int = 2_000
-    threads: int = 2
+    eval_every: int = 5_000           # "plateau" steps on this evaluation's return; others once per round
+    checkpoint_every: int = 1_024
 
 
 @dataclass
@@ -183,24 +177,59 @@ def _evaluate(run: RLRun, model, step, cfg, best):
     return ret
 
 
-def train_qnetwork(cfg: QNetConfig = QNetConfig(), seed: int = 0, label: str = "") -> RLRun:
-    """Online Q-learning: act, then one update on that single transition, target from the same net."""
+def _start(cfg, seed: int, label: str):
+    """Check the settings, seed everything, make the env, the network, Adam and an empty run."""
     _check(cfg)
     seed_everything(seed, threads=cfg.threads)
     env = make_env(seed)
-    rng = np.random.default_rng(seed)
     model = q_network(cfg.hidden)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
-    sched = make_scheduler(opt, cfg.schedule, total=max(1, cfg.total_steps // cfg.eval_every),
-                           plateau_mode="max", plateau_patience=1)
     run = RLRun(model, model, TrainLog(), label=label, checkpoints=[snapshot(model)])
-    recent = ReplayBuffer(cfg.surface_batch, seed=seed)            # kept only for the surface
-    best = [None, None]
+    return env, np.random.default_rng(seed), model, opt, run
+
+
+def _interact(env, model, cfg, rng, run: RLRun, seed: int, desc: str):
+    """Act epsilon-greedily for ``cfg.total_steps`` env steps, logging episode returns, and yield
+    every transition ``(step, obs, action, reward, next_obs, terminated)``."""
     obs, _ = env.reset(seed=seed)
     ep_ret = 0.0
-    for step in progress(range(1, cfg.total_steps + 1), desc=f"Q-Network {label}".strip()):
+    for step in progress(range(1, cfg.total_steps + 1), desc=desc):
         action = _act(model, obs, _epsilon(step, cfg), env, rng)
         next_obs, reward, term, trunc, _ = env.step(action)
+        yield step, obs, action, reward, next_obs, term
+        ep_ret += reward
+        obs = next_obs
+        if term or trunc:
+            run.episode_returns.append(ep_ret)
+            run.episode_ends.append(step)
+            ep_ret = 0.0
+            obs, _ = env.reset()
+    env.close()
+
+
+def _update(run: RLRun, model, opt, loss_fn, cfg) -> None:
+    """One optimisation step through the shared ``train_step``; log it, snapshot now and then."""
+    run.log.record(train_step(opt, loss_fn, cfg.clip_norm), opt)
+    if len(run.log) % cfg.checkpoint_every == 0:
+        run.checkpoints.append(snapshot(model))
+
+
+def _finish(run: RLRun, model, best, memory: ReplayBuffer, cfg) -> RLRun:
+    run.checkpoints.append(snapshot(model))
+    run.model, run.best_model = model.eval(), (best[1] or model).eval()
+    run.batch = memory.latest(cfg.surface_batch)
+    return run
+
+
+def train_qnetwork(cfg: QNetConfig = QNetConfig(), seed: int = 0, label: str = "") -> RLRun:
+    """Online Q-learning: act, then one update on that single transition, target from the same net."""
+    env, rng, model, opt, run = _start(cfg, seed, label)
+    sched = make_scheduler(opt, cfg.schedule, total=max(1, cfg.total_steps // cfg.eval_every),
+                           plateau_mode="max", plateau_patience=1)
+    recent = ReplayBuffer(cfg.surface_batch, seed=seed)            # kept only for the surface
+    best = [None, None]
+    for step, obs, action, reward, next_obs, term in _interact(env, model, cfg, rng, run, seed,
+                                                                f"Q-Network {label}".strip()):
         recent.add(obs, action, reward, next_obs, term)
         o = torch.as_tensor(obs).unsqueeze(0)
         target = td_targets(model, torch.tensor([reward], dtype=torch.float32),
@@ -211,53 +240,24 @@ def train_qnetwork(cfg: QNetConfig = QNetConfig(), seed: int = 0, label: str = "
             run.q_max.append(float(q.detach().max()))
             return F.smooth_l1_loss(q[0, action].unsqueeze(0), target)
 
-        run.log.record(train_step(opt, loss_fn, cfg.clip_norm), opt)
-        if len(run.log) % cfg.checkpoint_every == 0:
-            run.checkpoints.append(snapshot(model))
-        ep_ret += reward
-        obs = next_obs
-        if term or trunc:
-            run.episode_returns.append(ep_ret)
-            run.episode_ends.append(step)
-            ep_ret = 0.0
-            obs, _ = env.reset()
+        _update(run, model, opt, loss_fn, cfg)
         if step % cfg.eval_every == 0:
-            ret = _evaluate(run, model, step, cfg, best)
-            step_scheduler(sched, metric=ret)
-    env.close()
-    run.checkpoints.append(snapshot(model))
-    run.model, run.best_model, run.batch = model.eval(), (best[1] or model).eval(), recent.latest(cfg.surface_batch)
-    return run
+            step_scheduler(sched, metric=_evaluate(run, model, step, cfg, best))
+    return _finish(run, model, best, recent, cfg)
 
 
 def train_dqn(cfg: DQNConfig = DQNConfig(), seed: int = 0, label: str = "") -> RLRun:
     """DQN: epsilon-greedy acting into a replay buffer; every ``train_freq`` steps,
     ``gradient_steps`` minibatch updates against the target network, then a target sync."""
-    _check(cfg)
-    seed_everything(seed, threads=cfg.threads)
-    env = make_env(seed)
-    rng = np.random.default_rng(seed)
-    model = q_network(cfg.hidden)
+    env, rng, model, opt, run = _start(cfg, seed, label)
     target = copy.deepcopy(model)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
     rounds = max(1, (cfg.total_steps - cfg.learning_starts) // cfg.train_freq)
     sched = make_scheduler(opt, cfg.schedule, total=rounds, plateau_mode="max", plateau_patience=1)
     buffer = ReplayBuffer(cfg.buffer_size, seed=seed)
-    run = RLRun(model, model, TrainLog(), label=label, checkpoints=[snapshot(model)])
     best = [None, None]
-    obs, _ = env.reset(seed=seed)
-    ep_ret = 0.0
-    for step in progress(range(1, cfg.total_steps + 1), desc=f"DQN {label}".strip()):
-        action = _act(model, obs, _epsilon(step, cfg), env, rng)
-        next_obs, reward, term, trunc, _ = env.step(action)
+    for step, obs, action, reward, next_obs, term in _interact(env, model, cfg, rng, run, seed,
+                                                                f"DQN {label}".strip()):
         buffer.add(obs, action, reward, next_obs, term)
-        ep_ret += reward
-        obs = next_obs
-        if term or trunc:
-            run.episode_returns.append(ep_ret)
-            run.episode_ends.append(step)
-            ep_ret = 0.0
-            obs, _ = env.reset()
         if step > cfg.learning_starts and step % cfg.train_freq == 0:
             for _ in range(cfg.gradient_steps):
                 b = buffer.sample(cfg.batch_size)
@@ -268,9 +268,7 @@ def train_dqn(cfg: DQNConfig = DQNConfig(), seed: int = 0, label: str = "") -> R
                     run.q_max.append(float(q.detach().max(dim=1).values.mean()))
                     return F.smooth_l1_loss(q.gather(1, b["actions"].unsqueeze(1)).squeeze(1), y)
 
-                run.log.record(train_step(opt, loss_fn, cfg.clip_norm), opt)
-                if len(run.log) % cfg.checkpoint_every == 0:
-                    run.checkpoints.append(snapshot(model))
+                _update(run, model, opt, loss_fn, cfg)
             sync_target(target, model, cfg.tau)
             if cfg.schedule != "plateau":
                 step_scheduler(sched)
@@ -278,7 +276,4 @@ def train_dqn(cfg: DQNConfig = DQNConfig(), seed: int = 0, label: str = "") -> R
             ret = _evaluate(run, model, step, cfg, best)
             if cfg.schedule == "plateau":
                 step_scheduler(sched, metric=ret)
-    env.close()
-    run.checkpoints.append(snapshot(model))
-    run.model, run.best_model, run.batch = model.eval(), (best[1] or model).eval(), buffer.latest(cfg.surface_batch)
-    return run
+    return _finish(run, model, best, buffer, cfg)

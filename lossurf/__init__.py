@@ -7,6 +7,6 @@ from .directions import (random_directions, normalize_direction, pca_directions,
                          parameters_of, difference)
 from .objectives import Objective, Supervised, FunctionObjective, load_params
 from .surface import (SurfaceResult, Trajectory, evaluate_points, loss_line, loss_plane, interpolation,
-                      trajectory, symmetric_axis)
+                      trajectory, plane_covering, symmetric_axis)
 
 __version__ = "0.1.0"

@@ -7,12 +7,24 @@ An objective is called as ``objective(params) -> {metric: scalar tensor}`` with 
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
 CRITERIA = ("cross_entropy", "mse")
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    """Run a block with the model in eval mode (BatchNorm statistics fixed), then restore its mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 class Objective:
@@ -79,10 +91,8 @@ class Supervised(Objective):
     @torch.no_grad()
     def of_model(self, model: torch.nn.Module) -> dict[str, float]:
         """The same numbers computed the ordinary way, from a model's own weights (the loop reference)."""
-        was_training = model.training
-        model.eval()
-        out = self.scores(model(self.x), self.y)
-        model.train(was_training)
+        with eval_mode(model):
+            out = self.scores(model(self.x), self.y)
         return {k: float(v) for k, v in out.items()}
 
     def bytes_per_point(self) -> int:

@@ -205,7 +205,7 @@ def _finish(ax, xlabel, ylabel, hline=None, hline_label=None, log=False, title=N
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3, which="both" if log else "major")
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)

@@ -16,7 +16,7 @@ import torch
 from torch.func import vmap
 
 from .directions import Params, check_directions, difference, parameters_of, project
-from .objectives import Objective, Supervised, load_params
+from .objectives import Objective, Supervised, eval_mode, load_params
 from .progress import progress
 
 METHODS = ("auto", "vmap", "fast", "loop")
@@ -74,32 +74,32 @@ def evaluate_points(objective: Objective, center: Params, directions: list[Param
     coefs = coefs.to(device)
     if method == "auto":
         method = "fast" if fastpath.applies(objective) else "vmap"
-    was_training = objective.model.training
-    objective.model.eval()
-    try:
+    with eval_mode(objective.model):
         if method == "fast":
             return fastpath.evaluate(objective, center, directions, coefs, desc=desc)
-        if method == "loop":
-            chunks = [coefs[i:i + 1] for i in range(len(coefs))]
-        else:
+        if method == "vmap":
             size = _chunk_size(objective, len(coefs), chunk_size, memory)
-            chunks = list(torch.split(coefs, size))
+            chunks = progress(list(torch.split(coefs, size)), desc=desc or "surface (vmap)")
+            return _evaluate_chunks(objective, (grid_points(center, directions, c) for c in chunks))
         results: dict[str, list] = {}
-        for chunk in progress(chunks, desc=desc or f"surface ({method})"):
-            if method == "loop":
-                point = {k: v[0] for k, v in grid_points(center, directions, chunk).items()}
-                if isinstance(objective, Supervised):
-                    out = objective.of_model(load_params(objective.model, point))
-                    out = {k: torch.tensor([v]) for k, v in out.items()}
-                else:
-                    out = {k: v.reshape(1) for k, v in objective(point).items()}
+        for chunk in progress([coefs[i:i + 1] for i in range(len(coefs))], desc=desc or "surface (loop)"):
+            point = {k: v[0] for k, v in grid_points(center, directions, chunk).items()}
+            if isinstance(objective, Supervised):
+                out = {k: torch.tensor([v]) for k, v in objective.of_model(load_params(objective.model, point)).items()}
             else:
-                out = evaluate_stacked(objective, grid_points(center, directions, chunk))
+                out = {k: v.reshape(1) for k, v in objective(point).items()}
             for k, v in out.items():
                 results.setdefault(k, []).append(v.detach().double().cpu())
-    finally:
-        objective.model.train(was_training)
     return {k: torch.cat(v).numpy() for k, v in results.items()}
+
+
+def _evaluate_chunks(objective: Objective, stacked_chunks) -> dict[str, np.ndarray]:
+    """Evaluate an iterable of stacked parameter chunks with vmap and join the results."""
+    parts: dict[str, list] = {}
+    for stacked in stacked_chunks:
+        for k, v in evaluate_stacked(objective, stacked).items():
+            parts.setdefault(k, []).append(v.detach().double().cpu())
+    return {k: torch.cat(v).numpy() for k, v in parts.items()}
 
 
 @dataclass
@@ -230,17 +230,18 @@ def trajectory(objective: Objective, checkpoints: list[Params], center, directio
     center = parameters_of(center)
     coords, off = project(checkpoints, center, directions)
     size = chunk_size or _chunk_size(objective, len(checkpoints), None, DEFAULT_MEMORY)
-    was_training = objective.model.training
-    objective.model.eval()
-    try:
-        parts: dict[str, list] = {}
-        for i in range(0, len(checkpoints), size):
-            out = evaluate_stacked(objective, stack_params(checkpoints[i:i + size]))
-            for k, v in out.items():
-                parts.setdefault(k, []).append(v.double().cpu())
-    finally:
-        objective.model.train(was_training)
-    return Trajectory(coords, {k: torch.cat(v).numpy() for k, v in parts.items()}, off, label)
+    with eval_mode(objective.model):
+        values = _evaluate_chunks(objective, (stack_params(checkpoints[i:i + size])
+                                              for i in range(0, len(checkpoints), size)))
+    return Trajectory(coords, values, off, label)
+
+
+def plane_covering(objective: Objective, center, directions: list[Params], trajectories, points: int,
+                   margin: float = 1.15, **kw) -> SurfaceResult:
+    """A square plane around ``center``, just large enough to show every trajectory on it."""
+    reach = margin * max(float(np.abs(t.coords).max()) for t in trajectories)
+    axis = symmetric_axis(reach if reach > 0 else 1.0, points)
+    return loss_plane(objective, center, directions, axis, axis, **kw)
 
 
 def symmetric_axis(radius: float, n: int) -> np.ndarray:

@@ -178,6 +178,7 @@ def test_short_training_runs_are_reproducible():
     a, b = train_dqn(dqn, seed=3), train_dqn(dqn, seed=3)
     _same_run(a, b)
     assert len(a.log) == 100 and len(a.evals) == 2
+    assert a.max_abs_q == max(abs(v) for v in a.q_max) and len(a.q_max) == 100
     c = train_dqn(dqn, seed=4)
     assert a.episode_returns != c.episode_returns
     qn = QNetConfig(total_steps=600, eval_every=300, eval_episodes=2, hidden=(16, 16), surface_batch=100)

@@ -257,3 +257,16 @@ def test_plane_through_three_points_holds_them_exactly():
     assert coords[1][1] == pytest.approx(0, abs=1e-5) and coords[1][0] > 0
     with pytest.raises(ValueError, match="one line"):
         ls.plane_through(c, a, a)
+
+
+def test_plane_covering_shows_every_path():
+    x, y = data((3, 4))
+    model = mlp()
+    obj = ls.Supervised(model, x, y)
+    center = ls.parameters_of(model)
+    dirs = ls.random_directions(model, 2, seed=1)
+    pts = [{k: center[k] + a * dirs[0][k] + b * dirs[1][k] for k in center} for a, b in [(0.3, -2.0), (1, 0.5)]]
+    tr = ls.trajectory(obj, pts, center, dirs)
+    res = ls.plane_covering(obj, center, dirs, [tr], points=5, margin=1.5)
+    assert res.alphas[-1] == pytest.approx(3.0, rel=1e-4) and res.betas[0] == pytest.approx(-3.0, rel=1e-4)
+    assert res.values["loss"].shape == (5, 5)

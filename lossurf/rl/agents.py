@@ -143,6 +143,11 @@ class RLRun:
     label: str = ""
 
     @property
+    def max_abs_q(self) -> float:
+        """The largest |Q| seen in training (1 / (1 - gamma) is the most an honest Q can be)."""
+        return float(np.max(np.abs(self.q_max))) if self.q_max else float("nan")
+
+    @property
     def best_return(self) -> float:
         return max((r for _, r in self.evals), default=float("nan"))
 

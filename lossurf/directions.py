@@ -6,6 +6,8 @@ parameters, so ``theta + a * d1 + b * d2`` is taken name by name.
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
@@ -76,6 +78,10 @@ def random_directions(model_or_params, n: int = 2, seed: int = 0, normalization:
     """
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"unknown normalization {normalization!r}; choose one of {', '.join(NORMALIZATIONS)}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n must be a whole number of directions >= 1, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"seed must be an integer (it seeds torch.Generator), got {seed!r}; e.g. seed=0")
     params = parameters_of(model_or_params)
     g = torch.Generator().manual_seed(int(seed))
     dirs = []

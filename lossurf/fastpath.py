@@ -1,69 +1,147 @@
-"""Exact fast path for models whose first layer is ``nn.Linear`` or ``nn.Conv2d``.
+"""Exact fast path for a plain ``nn.Sequential`` whose first layer is ``nn.Linear`` or ``nn.Conv2d``.
 
 That layer is linear in its weights: ``X (W + a U + b V)^T = X W^T + a X U^T + b X V^T``. So the
 first layer runs three times for the whole grid instead of once per point, and only the rest of the
-network runs per point, in tiles of (points x rows) small enough to stay in cache. Results equal the
-plain loop to float tolerance (tests/test_surface.py checks it).
+network runs per point. It is taken only where that is exact: every module of a type whose
+computation is known (``type(m) is nn.Linear``, not a subclass), no parametrizations or hooks, no
+shared parameters, no layer that mixes examples (BatchNorm without running statistics), targets of
+the output's shape. ``exactness_problem`` says why a model does not qualify; ``surface.py`` also
+checks the fast value at the centre against the generic one. Results equal the plain loop to float
+tolerance (tests/test_surface.py).
 """
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call, vmap
+from torch.nn.utils import parametrize
 
-from .objectives import Objective, Supervised
+from .grid import grid_points
+from .objectives import Objective, Supervised, eval_mode
 from .progress import progress
 
 POINT_TILE = 16
 ROW_TILE = 512
-# elementwise modules an MLP tail may hold between its Linear layers
+CONV_ROW_TILE = 256
+# parameter-free modules allowed before the first layer
+PREFIX = (nn.Flatten, nn.Identity, nn.Dropout)
+# elementwise modules an MLP tail may hold between its Linear layers (the hand-batched MLP kernel)
 ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.GELU, nn.ELU, nn.SiLU, nn.Identity,
                nn.Dropout)
+# modules whose output for one example depends on that example only (in eval mode), by exact type
+PER_EXAMPLE = ELEMENTWISE + (nn.Linear, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm,
+                             nn.GroupNorm, nn.Flatten, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
+                             nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Softmax, nn.LogSoftmax,
+                             nn.Softplus, nn.Hardtanh, nn.ReLU6, nn.Mish, nn.Hardswish, nn.Sequential)
 
 
 def split_first_layer(model: nn.Module):
-    """``(prefix modules, index, first layer, rest)`` for a Sequential starting with parameter-free
-    modules (Flatten, ...) then Linear/Conv2d; ``None`` when the model has another shape."""
-    if not isinstance(model, nn.Sequential):
+    """``(prefix modules, index, first layer, rest)`` for an exact ``nn.Sequential`` starting with
+    parameter-free modules (Flatten, ...) then an exact Linear/Conv2d; ``None`` otherwise."""
+    if type(model) is not nn.Sequential:
         return None
     prefix = []
     for i, m in enumerate(model):
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
+        if type(m) in (nn.Linear, nn.Conv2d):
             return prefix, i, m, model[i + 1:]
-        if any(True for _ in m.parameters()) or any(True for _ in m.buffers()):
+        if type(m) not in PREFIX:
             return None
         prefix.append(m)
     return None
 
 
+def exactness_problem(objective: Objective) -> str | None:
+    """Why the fast path would not be exact for this objective, or ``None`` when it is."""
+    if type(objective) is not Supervised:
+        return "the objective is not a plain Supervised"
+    model = objective.model
+    split = split_first_layer(model)
+    if split is None:
+        return ("the model is not an exact nn.Sequential of parameter-free modules then an exact "
+                "nn.Linear/nn.Conv2d")
+    if len(list(model.named_parameters(remove_duplicate=False))) != len(dict(model.named_parameters())):
+        return "the model shares (ties) parameters or modules"
+    from torch.nn.modules import module as _module
+    if _module._global_forward_hooks or _module._global_forward_pre_hooks:
+        return "global forward hooks are registered"
+    for name, m in model.named_modules():
+        if parametrize.is_parametrized(m):
+            return f"module {name!r} is parametrized"
+        if m._forward_hooks or m._forward_pre_hooks:
+            return f"module {name!r} has forward hooks (e.g. the old weight_norm/spectral_norm API)"
+    prefix, _, first, rest = split
+    for name, m in rest.named_modules():
+        if type(m) not in PER_EXAMPLE:
+            return f"module {name!r} ({type(m).__name__}) is not a known per-example layer"
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None:
+            return f"module {name!r} normalises with batch statistics (mixes examples)"
+    if any(k not in objective.buffers or objective.buffers[k].data_ptr() != v.data_ptr()
+           for k, v in model.named_buffers()):
+        return "the objective's buffers are not the model's"
+    x, y = objective.x, objective.y
+    with torch.no_grad(), eval_mode(model):
+        out = objective.run({k: v.detach() for k, v in model.named_parameters()}, x[:2])
+    if objective.criterion == "cross_entropy":
+        if y.dim() != 1 or y.dtype not in (torch.int64, torch.int32) or out.dim() != 2:
+            return "cross-entropy needs (N, classes) outputs and (N,) integer targets for the fast path"
+    elif tuple(out.shape[1:]) != tuple(y.shape[1:]):
+        return f"output shape {tuple(out.shape[1:])} per example differs from the targets' {tuple(y.shape[1:])}"
+    return None
+
+
 def applies(objective: Objective) -> bool:
-    return isinstance(objective, Supervised) and split_first_layer(objective.model) is not None
+    """True when the fast path is exact for this objective (see ``exactness_problem``)."""
+    return exactness_problem(objective) is None
 
 
 def is_mlp_tail(rest: nn.Module) -> bool:
-    """True when the rest of the network is Linear layers and elementwise activations only."""
-    return all(isinstance(m, (nn.Linear,) + ELEMENTWISE) for m in rest)
+    """True when the rest of the network is exact Linear layers and elementwise activations only."""
+    return all(type(m) in (nn.Linear,) + ELEMENTWISE for m in rest)
 
 
 def _layer(first: nn.Module, x, w, b):
-    return F.linear(x, w, b) if isinstance(first, nn.Linear) else first._conv_forward(x, w, b)
+    return F.linear(x, w, b) if type(first) is nn.Linear else first._conv_forward(x, w, b)
+
+
+@contextmanager
+def flush_denormal():
+    """Treat subnormal floats as zero inside the block (changes values by < 1e-37; avoids the CPU's
+    ~100x slower subnormal arithmetic in far-out points' softmax), then restore the setting."""
+    torch.set_flush_denormal(True)          # PyTorch cannot read the setting back; its default is off
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 @torch.no_grad()
 def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
-             point_tile: int = POINT_TILE, row_tile: int = ROW_TILE, desc: str | None = None):
+             point_tile: int = POINT_TILE, row_tile: int | None = None, desc: str | None = None,
+             tail: str = "auto"):
+    """Metrics at ``center + coefs @ directions`` by first-layer factorisation.
+
+    ``tail``: how the rest of a non-MLP network runs per tile of points: ``vmap`` over the points,
+    ``loop`` one point at a time over all rows (a plain batched forward, fastest for CNNs on a CPU),
+    or ``auto`` (``loop`` on a CPU, ``vmap`` elsewhere).
+    """
+    problem = exactness_problem(objective)
+    if problem is not None:
+        raise ValueError(f"the fast path is not exact for this model ({problem}); use method='auto' "
+                         f"or 'vmap'")
     split = split_first_layer(objective.model)
-    if split is None or not isinstance(objective, Supervised):
-        raise ValueError("the fast path needs a Supervised objective on an nn.Sequential whose first "
-                         "parametrised layer is nn.Linear or nn.Conv2d; use method='vmap' instead")
     prefix, i, first, rest = split
-    if isinstance(first, nn.Linear) and is_mlp_tail(rest):
-        return _evaluate_mlp(objective, center, directions, coefs, split, point_tile, row_tile, desc)
-    wname, bname = f"{i}.weight", f"{i}.bias"
     x = objective.x
     for m in prefix:
         x = m(x)
+    if type(first) is nn.Linear and is_mlp_tail(rest) and x.dim() == 2:
+        return _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile,
+                             row_tile or ROW_TILE, desc)
+    if tail == "auto":
+        tail = "loop" if x.device.type == "cpu" else "vmap"
+    wname, bname = f"{i}.weight", f"{i}.bias"
     # first-layer outputs of the centre and of each direction: (1 + k, N, ...)
     has_bias = first.bias is not None
     basis = [_layer(first, x, center[wname], center[bname] if has_bias else None)]
@@ -75,15 +153,17 @@ def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
     rest_names = [name for name, _ in rest.named_parameters()]
     rest_center = {name: center[name] for name in rest_names}
     rest_dirs = [{name: d[name] for name in rest_names} for d in directions]
-    rest_buffers = {name: b.detach() for name, b in rest.named_buffers()}
+    rest_buffers = {name: objective.buffers[name] for name, _ in rest.named_buffers()}   # slice keeps names
     y = objective.y
-    per_example = 1 if objective.criterion == "cross_entropy" else int(torch.tensor(y.shape[1:]).prod())
+    per_example = 1 if objective.criterion == "cross_entropy" else max(1, y[0].numel())
+    row_tile = row_tile or (n if tail == "loop" else CONV_ROW_TILE)
 
     def run_rest(p, h):
         return functional_call(rest, {**p, **rest_buffers}, (h,), strict=True)
 
-    from .surface import grid_points
-    full = torch.cat([torch.ones(len(coefs), 1, device=coefs.device), coefs], dim=1).to(basis)
+    full = torch.cat([torch.ones(len(coefs), 1, device=coefs.device, dtype=coefs.dtype), coefs], dim=1).to(basis)
+    flat = basis.reshape(k1, -1)
+    width = flat.shape[1] // n
     sums: dict[str, list] = {}
     for start in progress(range(0, len(coefs), point_tile), desc=desc or "surface (fast)"):
         cf = full[start:start + point_tile]
@@ -91,15 +171,24 @@ def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
         rest_params = grid_points(rest_center, rest_dirs, coefs[start:start + point_tile])
         acc: dict[str, torch.Tensor] = {}
         for r0 in range(0, n, row_tile):
-            rows = basis[:, r0:r0 + row_tile]
-            r = rows.shape[1]
-            h = (cf @ rows.reshape(k1, -1)).reshape(m, r, *feat)
-            out = vmap(run_rest)(rest_params, h) if rest_names or rest_buffers else rest(h)
-            yr = y[r0:r0 + row_tile]
-            scores = objective.scores(out.reshape(m * r, *out.shape[2:]),
-                                      yr.repeat(m, *([1] * (yr.dim() - 1))), reduction="none")
-            for key, v in scores.items():
-                v = v.reshape(m, -1).sum(1, dtype=torch.float64)
+            r = min(row_tile, n - r0)
+            yr = y[r0:r0 + r]
+            rows = flat[:, r0 * width:(r0 + r) * width]
+            if tail == "vmap":
+                h = (cf @ rows).reshape(m, r, *feat)
+                out = vmap(run_rest)(rest_params, h)
+                scores = objective.scores(out.reshape(m * r, *out.shape[2:]),
+                                          yr.repeat(m, *([1] * (yr.dim() - 1))), reduction="none")
+                parts = {key: v.reshape(m, -1).sum(1, dtype=torch.float64) for key, v in scores.items()}
+            else:
+                parts = {}
+                for j in range(m):
+                    h = (cf[j] @ rows).reshape(r, *feat)
+                    out = run_rest({k: v[j] for k, v in rest_params.items()}, h)
+                    for key, v in objective.scores(out, yr, reduction="sum").items():
+                        parts.setdefault(key, []).append(v.double())
+                parts = {key: torch.stack(v) for key, v in parts.items()}
+            for key, v in parts.items():
                 acc[key] = acc[key] + v if key in acc else v
         for key, v in acc.items():
             denom = n * (per_example if key == "loss" else 1)
@@ -107,17 +196,14 @@ def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
     return {k: torch.cat(v).numpy() for k, v in sums.items()}
 
 
-def _evaluate_mlp(objective, center, directions, coefs, split, point_tile, row_tile, desc):
+def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, row_tile, desc):
     """The same computation for an MLP, hand-batched in a class-major layout.
 
     Activations are kept as (points, features, rows): the softmax over 10 classes then reduces
     over a short strided axis with the rows contiguous, which is several times faster on a CPU
-    than ``log_softmax`` over a last axis of 10, and every tile reuses preallocated buffers.
+    than ``log_softmax`` over a last axis of 10. Subnormal floats are flushed to zero meanwhile.
     """
     prefix, i, first, rest = split
-    x = objective.x
-    for m in prefix:
-        x = m(x)
     n = len(x)
     wname, bname = f"{i}.weight", f"{i}.bias"
     has_bias = first.bias is not None
@@ -134,39 +220,39 @@ def _evaluate_mlp(objective, center, directions, coefs, split, point_tile, row_t
     names = [name for name, _ in rest.named_parameters()]
     rest_center = {name: center[name] for name in names}
     rest_dirs = [{name: d[name] for name in names} for d in directions]
-    full = torch.cat([torch.ones(len(coefs), 1, device=coefs.device), coefs], dim=1).to(basis)
+    full = torch.cat([torch.ones(len(coefs), 1, device=coefs.device, dtype=coefs.dtype), coefs], dim=1).to(basis)
 
-    from .surface import grid_points
     loss_out, acc_out = [], []
-    for start in progress(range(0, len(coefs), point_tile), desc=desc or "surface (fast)"):
-        cf = full[start:start + point_tile]
-        m = len(cf)
-        p = grid_points(rest_center, rest_dirs, coefs[start:start + point_tile])
-        loss_sum = torch.zeros(m, dtype=torch.float64, device=basis.device)
-        correct = torch.zeros(m, dtype=torch.float64, device=basis.device)
-        for tile, yt in zip(tiles, y_tiles):
-            r = tile.shape[2]
-            z = (cf @ tile.reshape(k1, -1)).reshape(m, h, r)
-            for name, mod in rest.named_children():
-                if isinstance(mod, nn.Linear):
-                    w = p[f"{name}.weight"]
-                    z = (torch.baddbmm(p[f"{name}.bias"].unsqueeze(-1), w, z) if mod.bias is not None
-                         else torch.bmm(w, z))
-                elif isinstance(mod, nn.ReLU):
-                    z = z.relu_()
-                elif not isinstance(mod, (nn.Identity, nn.Dropout)):
-                    z = mod(z)
-            if ce:
-                top = z.amax(dim=1)                                       # (m, r)
-                lse = (z - top.unsqueeze(1)).exp_().sum(dim=1).log_().add_(top)
-                true = z.gather(1, yt.view(1, 1, r).expand(m, 1, r)).squeeze(1)
-                loss_sum += (lse - true).sum(dim=1, dtype=torch.float64)
-                correct += (true >= top).sum(dim=1, dtype=torch.float64)
-            else:
-                loss_sum += (z - yt.unsqueeze(0)).pow_(2).sum(dim=(1, 2), dtype=torch.float64)
-        per = 1 if ce else y[0].numel()
-        loss_out.append((loss_sum / (n * per)).cpu())
-        acc_out.append((correct / n).cpu())
+    with flush_denormal():
+        for start in progress(range(0, len(coefs), point_tile), desc=desc or "surface (fast)"):
+            cf = full[start:start + point_tile]
+            m = len(cf)
+            p = grid_points(rest_center, rest_dirs, coefs[start:start + point_tile])
+            loss_sum = torch.zeros(m, dtype=torch.float64, device=basis.device)
+            correct = torch.zeros(m, dtype=torch.float64, device=basis.device)
+            for tile, yt in zip(tiles, y_tiles):
+                r = tile.shape[2]
+                z = (cf @ tile.reshape(k1, -1)).reshape(m, h, r)
+                for name, mod in rest.named_children():
+                    if type(mod) is nn.Linear:
+                        w = p[f"{name}.weight"]
+                        z = (torch.baddbmm(p[f"{name}.bias"].unsqueeze(-1), w, z) if mod.bias is not None
+                             else torch.bmm(w, z))
+                    elif type(mod) is nn.ReLU:
+                        z = z.relu_()
+                    elif type(mod) not in (nn.Identity, nn.Dropout):
+                        z = mod(z)
+                if ce:
+                    top = z.amax(dim=1)                                       # (m, r)
+                    lse = (z - top.unsqueeze(1)).exp_().sum(dim=1).log_().add_(top)
+                    true = z.gather(1, yt.view(1, 1, r).expand(m, 1, r)).squeeze(1)
+                    loss_sum += (lse - true).sum(dim=1, dtype=torch.float64)
+                    correct += (z.argmax(dim=1) == yt).sum(dim=1, dtype=torch.float64)   # argmax's tie rule
+                else:
+                    loss_sum += (z - yt.unsqueeze(0)).pow_(2).sum(dim=(1, 2), dtype=torch.float64)
+            per = 1 if ce else y[0].numel()
+            loss_out.append((loss_sum / (n * per)).cpu())
+            acc_out.append((correct / n).cpu())
     out = {"loss": torch.cat(loss_out).numpy()}
     if ce:
         out["accuracy"] = torch.cat(acc_out).numpy()

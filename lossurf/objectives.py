@@ -12,19 +12,29 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
+from torch.utils._pytree import tree_flatten
 
 CRITERIA = ("cross_entropy", "mse")
 
 
 @contextmanager
 def eval_mode(model: torch.nn.Module):
-    """Run a block with the model in eval mode (BatchNorm statistics fixed), then restore its mode."""
-    was_training = model.training
+    """Run a block with the model in eval mode (BatchNorm statistics fixed), then restore every
+    submodule's own mode and any tensor attribute a forward hook set (old ``weight_norm`` API)."""
+    modes = [(m, m.training) for m in model.modules()]
+    attrs = [(m, {k: v for k, v in vars(m).items() if isinstance(v, torch.Tensor)}) for m in model.modules()]
     model.eval()
     try:
         yield model
     finally:
-        model.train(was_training)
+        for m, was in modes:
+            m.training = was
+        for m, saved in attrs:
+            for k in [k for k, v in vars(m).items() if isinstance(v, torch.Tensor) and k not in saved]:
+                delattr(m, k)
+            for k, v in saved.items():
+                if vars(m).get(k) is not v:
+                    setattr(m, k, v)
 
 
 class Objective:
@@ -72,16 +82,22 @@ class Supervised(Objective):
             raise ValueError(f"unknown criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
         if len(x) != len(y):
             raise ValueError(f"x and y must have the same number of examples, got {len(x)} and {len(y)}")
+        if len(x) == 0:
+            raise ValueError("x and y hold no examples: a loss needs at least one; pass a non-empty dataset")
         super().__init__(model)
         self.x, self.y, self.criterion = x, y, criterion
         self.metrics = ("loss", "accuracy") if criterion == "cross_entropy" else ("loss",)
 
     def scores(self, out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> dict[str, torch.Tensor]:
-        """Loss (and accuracy) from model outputs; ``reduction='sum'`` gives per-batch sums to add up."""
+        """Loss (and accuracy, ties resolved by ``argmax``: first maximal class) from model outputs;
+        ``reduction='sum'`` gives per-batch sums to add up. With ``mean``, accuracy is NaN where the
+        loss diverged (non-finite), so every path reports diverged points the same way."""
         if self.criterion == "cross_entropy":
             loss = F.cross_entropy(out, y, reduction=reduction)
-            correct = (out.argmax(-1) == y).float()
+            correct = (out.argmax(-1) == y).to(out.dtype)
             acc = {"mean": correct.mean, "sum": correct.sum}.get(reduction, lambda: correct)()
+            if reduction == "mean":
+                acc = torch.where(torch.isfinite(loss), acc, torch.full_like(acc, float("nan")))
             return {"loss": loss, "accuracy": acc}
         return {"loss": F.mse_loss(out, y, reduction=reduction)}
 
@@ -98,10 +114,13 @@ class Supervised(Objective):
     def bytes_per_point(self) -> int:
         """Parameters plus every module's output for the whole dataset, measured with one forward pass."""
         sizes = []
-        hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel()))
-                 for m in self.model.modules() if not list(m.children())]
+
+        def hook(module, inputs, output):
+            sizes.append(sum(t.numel() for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)))
+
+        hooks = [m.register_forward_hook(hook) for m in self.model.modules() if not list(m.children())]
         try:
-            with torch.no_grad():
+            with torch.no_grad(), eval_mode(self.model):       # eval: BatchNorm buffers stay as they are
                 self.run({k: v.detach() for k, v in self.model.named_parameters()}, self.x[:8])
         finally:
             for h in hooks:

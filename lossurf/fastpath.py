@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, vmap
 from torch.nn.utils import parametrize
 
-from .grid import grid_points
+from .grid import combine, grid_points
 from .objectives import Objective, Supervised, eval_mode
 from .progress import progress
 
@@ -161,21 +161,21 @@ def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
     def run_rest(p, h):
         return functional_call(rest, {**p, **rest_buffers}, (h,), strict=True)
 
-    full = torch.cat([torch.ones(len(coefs), 1, device=coefs.device, dtype=coefs.dtype), coefs], dim=1).to(basis)
+    coefs = coefs.to(basis)
     flat = basis.reshape(k1, -1)
     width = flat.shape[1] // n
     sums: dict[str, list] = {}
     for start in progress(range(0, len(coefs), point_tile), desc=desc or "surface (fast)"):
-        cf = full[start:start + point_tile]
+        cf = coefs[start:start + point_tile]
         m = len(cf)
-        rest_params = grid_points(rest_center, rest_dirs, coefs[start:start + point_tile])
+        rest_params = grid_points(rest_center, rest_dirs, cf)
         acc: dict[str, torch.Tensor] = {}
         for r0 in range(0, n, row_tile):
             r = min(row_tile, n - r0)
             yr = y[r0:r0 + r]
             rows = flat[:, r0 * width:(r0 + r) * width]
             if tail == "vmap":
-                h = (cf @ rows).reshape(m, r, *feat)
+                h = combine(rows[0], list(rows[1:]), cf).reshape(m, r, *feat)
                 out = vmap(run_rest)(rest_params, h)
                 scores = objective.scores(out.reshape(m * r, *out.shape[2:]),
                                           yr.repeat(m, *([1] * (yr.dim() - 1))), reduction="none")
@@ -183,7 +183,7 @@ def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
             else:
                 parts = {}
                 for j in range(m):
-                    h = (cf[j] @ rows).reshape(r, *feat)
+                    h = combine(rows[0], list(rows[1:]), cf[j:j + 1]).reshape(r, *feat)
                     out = run_rest({k: v[j] for k, v in rest_params.items()}, h)
                     for key, v in objective.scores(out, yr, reduction="sum").items():
                         parts.setdefault(key, []).append(v.double())
@@ -220,19 +220,18 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
     names = [name for name, _ in rest.named_parameters()]
     rest_center = {name: center[name] for name in names}
     rest_dirs = [{name: d[name] for name in names} for d in directions]
-    full = torch.cat([torch.ones(len(coefs), 1, device=coefs.device, dtype=coefs.dtype), coefs], dim=1).to(basis)
-
+    coefs = coefs.to(basis)
     loss_out, acc_out = [], []
     with flush_denormal():
         for start in progress(range(0, len(coefs), point_tile), desc=desc or "surface (fast)"):
-            cf = full[start:start + point_tile]
+            cf = coefs[start:start + point_tile]
             m = len(cf)
-            p = grid_points(rest_center, rest_dirs, coefs[start:start + point_tile])
+            p = grid_points(rest_center, rest_dirs, cf)
             loss_sum = torch.zeros(m, dtype=torch.float64, device=basis.device)
             correct = torch.zeros(m, dtype=torch.float64, device=basis.device)
             for tile, yt in zip(tiles, y_tiles):
                 r = tile.shape[2]
-                z = (cf @ tile.reshape(k1, -1)).reshape(m, h, r)
+                z = combine(tile[0], list(tile[1:]), cf)
                 for name, mod in rest.named_children():
                     if type(mod) is nn.Linear:
                         w = p[f"{name}.weight"]

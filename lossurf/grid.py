@@ -11,12 +11,21 @@ Params = dict[str, torch.Tensor]
 
 
 def grid_points(center: Params, directions: list[Params], coefs: torch.Tensor) -> Params:
-    """Stacked parameter sets: ``out[name][i] = center[name] + sum_j coefs[i, j] * directions[j][name]``."""
-    out = {}
-    for name, c in center.items():
-        d = torch.stack([dd[name] for dd in directions])                    # (k, *shape)
-        delta = (coefs.to(d) @ d.reshape(len(directions), -1)).reshape(len(coefs), *c.shape)
-        out[name] = c.unsqueeze(0) + delta
+    """Stacked parameter sets: ``out[name][i] = center[name] + sum_j coefs[i, j] * directions[j][name]``.
+
+    Summed term by term (not one matrix product), so a point's values do not depend on which other
+    points share its chunk: any split of a grid (chunks, tiles, shards) gives bit-identical points.
+    """
+    return {name: combine(c, [dd[name] for dd in directions], coefs) for name, c in center.items()}
+
+
+def combine(base: torch.Tensor, terms: list[torch.Tensor], coefs: torch.Tensor) -> torch.Tensor:
+    """``base + sum_j coefs[:, j] * terms[j]`` stacked over the rows of ``coefs``: shape (P, *base.shape)."""
+    coefs = coefs.to(base)
+    shape = (len(coefs),) + (1,) * base.dim()
+    out = base.unsqueeze(0).expand(len(coefs), *base.shape).clone()
+    for j, t in enumerate(terms):
+        out.addcmul_(coefs[:, j].reshape(shape), t.unsqueeze(0))
     return out
 
 

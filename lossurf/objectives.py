@@ -47,8 +47,10 @@ class Objective:
         self.buffers = {k: v.detach() for k, v in model.named_buffers()}
 
     def run(self, params, *args):
-        """The model's forward pass with ``params`` in place of its own (buffers unchanged)."""
-        return functional_call(self.model, {**params, **self.buffers}, args, strict=True)
+        """The model's forward pass in eval mode with ``params`` in place of its own (buffers unchanged:
+        in train mode BatchNorm would update them in place)."""
+        with eval_mode(self.model):
+            return functional_call(self.model, {**params, **self.buffers}, args, strict=True)
 
     def __call__(self, params) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -132,7 +134,11 @@ class Supervised(Objective):
 
 def load_params(model: torch.nn.Module, params) -> torch.nn.Module:
     """A copy of ``model`` holding ``params`` (the plain, one-point-at-a-time way; used as a reference)."""
-    clone = copy.deepcopy(model)
+    # tensors a forward hook keeps as plain attributes (old weight_norm API) are not graph leaves and
+    # refuse deepcopy; they are recomputed from the parameters at every forward, so copy them detached
+    memo = {id(v): v.detach().clone() for m in model.modules() for v in vars(m).values()
+            if isinstance(v, torch.Tensor) and not isinstance(v, torch.nn.Parameter) and not v.is_leaf}
+    clone = copy.deepcopy(model, memo)
     with torch.no_grad():
         for k, p in clone.named_parameters():
             p.copy_(params[k])

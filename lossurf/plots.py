@@ -29,14 +29,25 @@ def _label(metric: str, log: bool) -> str:
 
 
 def finite_values(result: SurfaceResult, metric: str = "loss", log: bool = False):
-    """(values with non-finite masked, mask of diverged points); with ``log``, log10 of positive values."""
+    """(values with non-finite masked, mask of diverged points); with ``log``, log10 of positive values
+    (zeros and negatives are left blank, not counted as diverged)."""
     z = np.asarray(result.values[metric], dtype=float)
     bad = ~np.isfinite(z)
+    hidden = bad.copy()
     if log:
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.log10(np.where(z > 0, z, np.nan))
-        bad |= ~np.isfinite(z)
-    return np.ma.masked_array(z, bad), bad
+        hidden |= ~np.isfinite(z)
+    return np.ma.masked_array(z, hidden), bad
+
+
+def _need_ndim(result: SurfaceResult, ndim: int, fn: str) -> None:
+    """A clear error when a line is given to a plane plot or the reverse."""
+    if result.ndim != ndim:
+        kind = {1: "a 1-D line (loss_line)", 2: "a 2-D plane (loss_plane)"}
+        other = "plot_line" if result.ndim == 1 else "plot_contour, plot_heatmap or plot_surface3d"
+        raise ValueError(f"{fn} draws {kind[ndim]}, but this result is {kind.get(result.ndim, f'{result.ndim}-D')}; "
+                         f"use {other}")
 
 
 def _title(ax, title: str | None, n_bad: int):
@@ -67,6 +78,8 @@ def plot_line(results, metric: str = "loss", labels=None, ax=None, log: bool = F
               xlabel: str = "step along the direction (alpha)"):
     """One or more 1-D slices; diverged points marked with red crosses on the bottom axis."""
     results = [results] if isinstance(results, SurfaceResult) else list(results)
+    for res in results:
+        _need_ndim(res, 1, "plot_line")
     labels = labels or [None] * len(results)
     fig, ax = _ax(ax)
     n_bad = 0
@@ -91,6 +104,7 @@ def plot_contour(result: SurfaceResult, metric: str = "loss", trajectories=(), a
                  levels: int = 25, title=None, vmin=None, vmax=None, colorbar: bool = True,
                  mark_center: bool = True):
     """Filled contour of a plane, with training paths drawn on it and the centre marked."""
+    _need_ndim(result, 2, "plot_contour")
     z, bad = finite_values(result, metric, log)
     a, b = result.alphas, result.betas
     fig, ax = _ax(ax)
@@ -123,6 +137,7 @@ def plot_contour(result: SurfaceResult, metric: str = "loss", trajectories=(), a
 def plot_heatmap(result: SurfaceResult, metric: str = "loss", ax=None, log: bool = False, title=None,
                  vmin=None, vmax=None, colorbar: bool = True):
     """The plane as coloured cells, one per grid point; diverged cells hatched."""
+    _need_ndim(result, 2, "plot_heatmap")
     z, bad = finite_values(result, metric, log)
     a, b = result.alphas, result.betas
     fig, ax = _ax(ax)
@@ -140,6 +155,7 @@ def plot_heatmap(result: SurfaceResult, metric: str = "loss", ax=None, log: bool
 def plot_surface3d(result: SurfaceResult, metric: str = "loss", ax=None, log: bool = False, title=None,
                    elev: float = 35, azim: float = -60, vmin=None, vmax=None):
     """3-D surface of a plane; diverged points leave holes and are marked with red crosses below."""
+    _need_ndim(result, 2, "plot_surface3d")
     z, bad = finite_values(result, metric, log)
     aa, bb = np.meshgrid(result.alphas, result.betas, indexing="ij")
     fig, ax = _ax(ax, projection="3d", figsize=(6, 4.6))

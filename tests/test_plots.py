@@ -54,3 +54,27 @@ def test_line_plot_marks_diverged():
     fig, ax = plots.plot_line(res)
     assert "2 diverged" in ax.get_title()
     plt.close(fig)
+
+
+def test_line_and_plane_plots_refuse_the_other_kind_clearly():
+    line = SurfaceResult([np.linspace(-1, 1, 5)], {"loss": np.ones(5)})
+    for fn in (plots.plot_contour, plots.plot_heatmap, plots.plot_surface3d):
+        with pytest.raises(ValueError, match="1-D line .* use plot_line"):
+            fn(line)
+    with pytest.raises(ValueError, match="2-D plane .* use plot_contour"):
+        plots.plot_line(plane())
+    with pytest.raises(ValueError, match="2-D plane"):
+        plots.compare_surfaces([line], ["a"])
+
+
+def test_log_plots_do_not_hatch_genuine_zeros():
+    res = plane(shift=-0.1)                      # a true minimum of exactly 0 at the centre
+    res.values["loss"][4, 3] = 0.0
+    res.values["loss"][0, 0] = np.nan            # and one diverged point
+    for fn in (plots.plot_contour, plots.plot_heatmap, plots.plot_surface3d):
+        fig, ax = fn(res, log=True)
+        assert "1 diverged point" in ax.get_title(), fn.__name__
+        plt.close(fig)
+    fig, ax = plots.plot_heatmap(res, log=True)
+    assert sum(p.get_hatch() == "xxx" for p in ax.patches) == 1
+    plt.close(fig)

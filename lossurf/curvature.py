@@ -26,14 +26,17 @@ from .objectives import Objective, Supervised, eval_mode
 WHICH = {"largest": "LA", "smallest": "SA"}
 
 
+class NonFiniteCurvature(ValueError):
+    """The loss or a Hessian-vector product at the point is NaN/Inf (a diverged checkpoint)."""
+
+
 @dataclass(frozen=True)
 class EigInfo:
-    """How an eigen-solve went: Hessian-vector products used, parameter count, settings, time."""
+    """How an eigen-solve went: Hessian-vector products used, parameter count, settings, wall time."""
     n_hvp: int
     n_params: int
     which: str
     tol: float
-    converged: bool
     seconds: float
 
 
@@ -99,10 +102,10 @@ class HessianOperator:
                 leaves = {k: v.detach().clone().requires_grad_(True) for k, v in self.center.items()}
                 self.loss = _scalar_loss(objective, leaves, metric)
                 self._leaves = [leaves[k] for k in self.names]
-                self._grads = torch.autograd.grad(self.loss, self._leaves, create_graph=True,
-                                                  allow_unused=True)
-                self._grads = [g if g is not None else torch.zeros_like(p)
-                               for g, p in zip(self._grads, self._leaves)]
+                grads = torch.autograd.grad(self.loss, self._leaves, create_graph=True, allow_unused=True)
+                # a gradient that does not depend on the parameters (or is absent) has zero Hessian rows
+                self._live = [i for i, g in enumerate(grads) if g is not None and g.requires_grad]
+                self._grads = [grads[i] for i in self._live]
                 self.loss = self.loss.detach()
             else:
                 n = len(objective.x)
@@ -111,14 +114,16 @@ class HessianOperator:
                 with torch.no_grad():
                     self.loss = sum(w * _scalar_loss(o, self.center, metric) for o, w in self._chunks)
         if not torch.isfinite(self.loss):
-            raise ValueError(f"the loss at the centre is {float(self.loss)}; curvature needs a finite loss "
+            raise NonFiniteCurvature(f"the loss at the centre is {float(self.loss)}; curvature needs a finite loss "
                              f"(is this a diverged checkpoint?)")
 
     def hvp(self, v: Params) -> Params:
         """The Hessian-vector product as a ``{name: tensor}`` dict (same names and shapes as the centre)."""
         self.n_hvp += 1
         if self._chunks is None:
-            out = torch.autograd.grad(self._grads, self._leaves, [v[k].to(self.dtype) for k in self.names],
+            if not self._grads:
+                return {k: torch.zeros_like(w) for k, w in self.center.items()}
+            out = torch.autograd.grad(self._grads, self._leaves, [v[self.names[i]].to(self.dtype) for i in self._live],
                                       retain_graph=True, allow_unused=True)
             return {k: (o.detach() if o is not None else torch.zeros_like(self.center[k]))
                     for k, o in zip(self.names, out)}
@@ -140,7 +145,11 @@ class HessianOperator:
     def matvec(self, x: np.ndarray) -> np.ndarray:
         """``H @ x`` on flat float64 numpy vectors (what scipy's LinearOperator calls)."""
         v = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64).reshape(-1)).to(self.device, self.dtype)
-        return self.flatten(self.hvp(self.unflatten(v))).detach().double().cpu().numpy()
+        out = self.flatten(self.hvp(self.unflatten(v))).detach().double().cpu().numpy()
+        if not np.all(np.isfinite(out)):
+            raise NonFiniteCurvature("a Hessian-vector product overflowed to NaN/Inf; the curvature at this point "
+                                     "is not finite in this dtype (a diverged checkpoint?)")
+        return out
 
     def linear_operator(self):
         """A ``scipy.sparse.linalg.LinearOperator`` (symmetric, float64) for Lanczos."""
@@ -181,23 +190,27 @@ def _sign_fixed(vec: np.ndarray) -> np.ndarray:
 
 
 def _eigsh(op: HessianOperator, k: int, which: str, tol: float, max_iter: int, ncv: int | None,
-           v0: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+           v0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
 
     n = op.n_params
-    ncv = min(n, max(2 * k + 1, 20) if ncv is None else ncv)
+    ncv = min(n, max(2 * k + 2, 10) if ncv is None else ncv)
     if not k < ncv <= n:
         raise ValueError(f"ncv={ncv} must satisfy k < ncv <= number of parameters ({k} < ncv <= {n})")
     try:
         vals, vecs = eigsh(op.linear_operator(), k=k, which=WHICH[which], tol=tol, maxiter=max_iter,
                            ncv=ncv, v0=v0)
-        return vals, vecs, True
     except ArpackNoConvergence as e:
-        if len(e.eigenvalues) < k:
-            raise RuntimeError(f"Lanczos found only {len(e.eigenvalues)} of k={k} eigenpairs within "
-                               f"max_iter={max_iter} restarts ({op.n_hvp} Hessian-vector products); raise "
-                               f"max_iter or tol, or ask for fewer (k)") from None
-        return e.eigenvalues, e.eigenvectors, False
+        raise RuntimeError(f"Lanczos found only {len(e.eigenvalues)} of k={k} eigenpairs to tol={tol} within "
+                           f"max_iter={max_iter} restarts ({op.n_hvp} Hessian-vector products); raise "
+                           f"max_iter or tol, or ask for fewer (k)") from None
+    except ArpackError:
+        if np.any(op.matvec(v0)):
+            raise
+        # H·v0 = 0 exactly: the loss is linear (or constant) here; every eigenvalue ARPACK could find is 0
+        q, _ = np.linalg.qr(np.column_stack([v0, np.random.default_rng(0).standard_normal((n, k - 1))]))
+        return np.zeros(k), q
+    return vals, vecs
 
 
 def hessian_eigs(objective: Objective, center, k: int = 2, which: str = "largest", tol: float = 1e-4,
@@ -210,7 +223,7 @@ def hessian_eigs(objective: Objective, center, k: int = 2, which: str = "largest
     ``random_directions`` returns, usable as-is by ``loss_line``/``loss_plane``. ``center`` is a model or a
     parameter dict. Lanczos (``scipy.sparse.linalg.eigsh``, ARPACK) from a start vector seeded by
     ``seed`` (or ``v0``, e.g. a previous eigenvector, to warm-start): ``tol`` is the relative accuracy,
-    ``max_iter`` caps the restarts, ``ncv`` the Lanczos basis size (default max(2k+1, 20)).
+    ``max_iter`` caps the restarts, ``ncv`` the Lanczos basis size (default max(2k+2, 10)).
     ``return_info=True`` adds a third value, an ``EigInfo`` with the number of Hessian-vector products used.
     """
     center = parameters_of(center)
@@ -224,19 +237,19 @@ def hessian_eigs(objective: Objective, center, k: int = 2, which: str = "largest
         start_vec = op.flatten(parameters_of(v0)).double().cpu().numpy()
         if not np.all(np.isfinite(start_vec)) or not np.any(start_vec):
             raise ValueError("v0 must be a finite, non-zero direction shaped like the model's parameters")
-    vals, vecs, converged = _eigsh(op, k, which, float(tol), max_iter, ncv, start_vec)
+    vals, vecs = _eigsh(op, k, which, float(tol), max_iter, ncv, start_vec)
     order = np.argsort(-vals if which == "largest" else vals)
     vals = np.asarray(vals[order], dtype=np.float64)
     directions = []
     for i in order:
         vec = _sign_fixed(vecs[:, i] / np.linalg.norm(vecs[:, i]))
         directions.append(op.unflatten(torch.from_numpy(vec).to(op.device, op.dtype)))
-    info = EigInfo(op.n_hvp, op.n_params, which, float(tol), converged, time.perf_counter() - start)
+    info = EigInfo(op.n_hvp, op.n_params, which, float(tol), time.perf_counter() - start)
     return (vals, directions, info) if return_info else (vals, directions)
 
 
-def sharpness(objective: Objective, checkpoints, tol: float = 1e-3, max_iter: int = 100, seed: int = 0,
-              ncv: int | None = 8, warm_start: bool = True, metric: str = "loss", batch_size: int | None = None,
+def sharpness(objective: Objective, checkpoints, tol: float = 1e-2, max_iter: int = 100, seed: int = 0,
+              ncv: int | None = 4, warm_start: bool = True, metric: str = "loss", batch_size: int | None = None,
               return_info: bool = False):
     """The top Hessian eigenvalue (sharpness) of the loss at each checkpoint: a numpy array, one per checkpoint.
 
@@ -244,8 +257,9 @@ def sharpness(objective: Objective, checkpoints, tol: float = 1e-3, max_iter: in
     pass a slice (``run.checkpoints[::3]``) or an objective on fewer images to make it cheaper. Each
     solve warm-starts from the previous checkpoint's top eigenvector (mixed with a little seeded noise)
     with a loose ``tol`` and a small Lanczos basis ``ncv``: neighbouring checkpoints have similar
-    curvature. Compare with ``stability_limit(lr, momentum)``. ``return_info=True`` adds the list of
-    ``EigInfo`` (Hessian-vector products per checkpoint).
+    curvature (``tol`` bounds the residual; the eigenvalue itself is far more accurate). A diverged
+    checkpoint (non-finite loss) gives NaN. Compare with ``stability_limit(lr, momentum)``.
+    ``return_info=True`` adds the list of ``EigInfo`` (Hessian-vector products; None where NaN).
     """
     checkpoints = list(getattr(checkpoints, "checkpoints", checkpoints))
     if not checkpoints:
@@ -258,9 +272,15 @@ def sharpness(objective: Objective, checkpoints, tol: float = 1e-3, max_iter: in
             noise = {n: torch.as_tensor(rng.standard_normal(tuple(t.shape))).to(t) for n, t in prev.items()}
             scale = 0.1 / math.sqrt(sum(float((t.double() ** 2).sum()) for t in noise.values()))
             v0 = {n: prev[n] + scale * noise[n] for n in prev}
-        vals, vecs, info = hessian_eigs(objective, ckpt, k=1, which="largest", tol=tol, max_iter=max_iter,
-                                        seed=int(rng.integers(2**31)), ncv=ncv, metric=metric,
-                                        batch_size=batch_size, v0=v0, return_info=True)
+        try:
+            vals, vecs, info = hessian_eigs(objective, ckpt, k=1, which="largest", tol=tol, max_iter=max_iter,
+                                            seed=int(rng.integers(2**31)), ncv=ncv, metric=metric,
+                                            batch_size=batch_size, v0=v0, return_info=True)
+        except NonFiniteCurvature:
+            values.append(float("nan"))
+            infos.append(None)
+            prev = None
+            continue
         values.append(float(vals[0]))
         infos.append(info)
         prev = vecs[0]

@@ -23,8 +23,10 @@ def combine(base: torch.Tensor, terms: list[torch.Tensor], coefs: torch.Tensor) 
     """``base + sum_j coefs[:, j] * terms[j]`` stacked over the rows of ``coefs``: shape (P, *base.shape)."""
     coefs = coefs.to(base)
     shape = (len(coefs),) + (1,) * base.dim()
-    out = base.unsqueeze(0).expand(len(coefs), *base.shape).clone()
-    for j, t in enumerate(terms):
+    if not terms:
+        return base.unsqueeze(0).expand(len(coefs), *base.shape).clone()
+    out = torch.addcmul(base.unsqueeze(0), coefs[:, 0].reshape(shape), terms[0].unsqueeze(0))
+    for j, t in enumerate(terms[1:], 1):
         out.addcmul_(coefs[:, j].reshape(shape), t.unsqueeze(0))
     return out
 

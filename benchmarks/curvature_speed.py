@@ -3,7 +3,9 @@
 Trains the notebook's main model (784-128-64-10 ReLU MLP, SGD momentum 0.9, clipping 1.0, cosine
 schedule, 3 epochs on 10 x 500 class-balanced MNIST training images), then times, in this one run on
 this machine: ``hessian_eigs(k=1)`` end to end, its Hessian-vector products (HVPs), one HVP against one
-gradient of the same loss, and ``sharpness`` along the run's checkpoints. Run from the project root:
+gradient of the same loss, and ``sharpness`` along the run's checkpoints. Times are the best of a few
+repeats (the top eigenvalue: of 2), so other load on the machine disturbs them least. Run from the
+project root:
 
     python benchmarks/curvature_speed.py
     python benchmarks/curvature_speed.py --every 2   # sharpness at every 2nd checkpoint
@@ -26,13 +28,13 @@ from lossurf.data import mnist_tensors
 
 
 def timed(fn, repeat: int = 1):
-    """The result of ``fn()`` and its median wall time over ``repeat`` calls."""
+    """The result of ``fn()`` and its best wall time over ``repeat`` calls (the least disturbed by other load)."""
     times, out = [], None
     for _ in range(repeat):
         t = time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t)
-    return out, float(np.median(times))
+    return out, min(times)
 
 
 def main() -> None:
@@ -40,7 +42,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--per-class", type=int, default=500, help="training images per class (notebook: 500)")
     ap.add_argument("--every", type=int, default=4, help="sharpness at every n-th checkpoint (default 4)")
-    ap.add_argument("--repeat", type=int, default=5, help="repeats for the HVP and gradient timings")
+    ap.add_argument("--repeat", type=int, default=5, help="repeats for the HVP and gradient timings (best kept)")
     args = ap.parse_args()
 
     ls.seed_everything(0, threads=args.threads)
@@ -59,14 +61,16 @@ def main() -> None:
         leaves = {k: v.clone().requires_grad_(True) for k, v in center.items()}
         return torch.autograd.grad(obj(leaves)["loss"], list(leaves.values()))
 
-    timed(gradient)                                                     # warm-up
-    _, t_grad = timed(gradient, args.repeat)
-    op, t_setup = timed(lambda: HessianOperator(obj, center))
+    op, t_setup = timed(lambda: HessianOperator(obj, center), 2)
     v = ls.random_directions(center, 1, seed=1, normalization="none")[0]
-    _, t_hvp = timed(lambda: op.hvp(v), args.repeat)
+    t_grad, t_hvp = [], []
+    for _ in range(args.repeat + 1):                  # interleaved, so both see the same machine load
+        t_grad.append(timed(gradient)[1])
+        t_hvp.append(timed(lambda: op.hvp(v))[1])
+    t_grad, t_hvp = min(t_grad[1:]), min(t_hvp[1:])   # the first of each is a warm-up
 
     # the top eigenvalue end to end (operator set-up, Lanczos, eigenvector) and a check against it
-    (vals, vecs, info), t_eig = timed(lambda: ls.hessian_eigs(obj, run.model, k=1, return_info=True))
+    (vals, vecs, info), t_eig = timed(lambda: ls.hessian_eigs(obj, run.model, k=1, return_info=True), 2)
     hv = op.hvp(vecs[0])
     resid = float(torch.sqrt(sum(((hv[k] - vals[0] * vecs[0][k]) ** 2).sum() for k in hv)) / abs(vals[0]))
 

@@ -8,6 +8,7 @@ from .directions import (random_directions, normalize_direction, pca_directions,
 from .objectives import Objective, Supervised, FunctionObjective, load_params
 from .surface import (SurfaceResult, Trajectory, evaluate_points, loss_line, loss_plane, interpolation,
                       trajectory, plane_covering, symmetric_axis, merge_shards)
-from .curvature import EigInfo, HessianOperator, hessian_eigs, sharpness, stability_limit
+from .curvature import (EigInfo, HessianOperator, NonFiniteCurvature, hessian_eigs, hvp, sharpness,
+                        stability_limit)
 
 __version__ = "0.1.0"

@@ -26,6 +26,7 @@ from .progress import progress
 POINT_TILE = 16
 ROW_TILE = 512
 CONV_ROW_TILE = 256
+ROW_BYTES = 64 * 2**20          # first-layer activations of one point per tile, per-point path
 # parameter-free modules allowed before the first layer
 PREFIX = (nn.Flatten, nn.Identity, nn.Dropout)
 # elementwise modules an MLP tail may hold between its Linear layers (the hand-batched MLP kernel)
@@ -141,6 +142,8 @@ def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
                              row_tile or ROW_TILE, desc)
     if tail == "auto":
         tail = "loop" if x.device.type == "cpu" else "vmap"
+    if tail == "loop":
+        return _evaluate_per_point(objective, x, center, directions, coefs, split, point_tile, row_tile, desc)
     wname, bname = f"{i}.weight", f"{i}.bias"
     # first-layer outputs of the centre and of each direction: (1 + k, N, ...)
     has_bias = first.bias is not None
@@ -156,7 +159,7 @@ def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
     rest_buffers = {name: objective.buffers[name] for name, _ in rest.named_buffers()}   # slice keeps names
     y = objective.y
     per_example = 1 if objective.criterion == "cross_entropy" else max(1, y[0].numel())
-    row_tile = row_tile or (n if tail == "loop" else CONV_ROW_TILE)
+    row_tile = row_tile or CONV_ROW_TILE
 
     def run_rest(p, h):
         return functional_call(rest, {**p, **rest_buffers}, (h,), strict=True)
@@ -174,26 +177,97 @@ def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
             r = min(row_tile, n - r0)
             yr = y[r0:r0 + r]
             rows = flat[:, r0 * width:(r0 + r) * width]
-            if tail == "vmap":
-                h = combine(rows[0], list(rows[1:]), cf).reshape(m, r, *feat)
-                out = vmap(run_rest)(rest_params, h)
-                scores = objective.scores(out.reshape(m * r, *out.shape[2:]),
-                                          yr.repeat(m, *([1] * (yr.dim() - 1))), reduction="none")
-                parts = {key: v.reshape(m, -1).sum(1, dtype=torch.float64) for key, v in scores.items()}
-            else:
-                parts = {}
-                for j in range(m):
-                    h = combine(rows[0], list(rows[1:]), cf[j:j + 1]).reshape(r, *feat)
-                    out = run_rest({k: v[j] for k, v in rest_params.items()}, h)
-                    for key, v in objective.scores(out, yr, reduction="sum").items():
-                        parts.setdefault(key, []).append(v.double())
-                parts = {key: torch.stack(v) for key, v in parts.items()}
-            for key, v in parts.items():
+            h = combine(rows[0], list(rows[1:]), cf).reshape(m, r, *feat)
+            out = vmap(run_rest)(rest_params, h)
+            scores = objective.scores(out.reshape(m * r, *out.shape[2:]),
+                                      yr.repeat(m, *([1] * (yr.dim() - 1))), reduction="none")
+            for key, v in scores.items():
+                v = v.reshape(m, -1).sum(1, dtype=torch.float64)
                 acc[key] = acc[key] + v if key in acc else v
         for key, v in acc.items():
             denom = n * (per_example if key == "loss" else 1)
             sums.setdefault(key, []).append((v / denom).cpu())
     return {k: torch.cat(v).numpy() for k, v in sums.items()}
+
+
+def _evaluate_per_point(objective, x, center, directions, coefs, split, point_tile, row_tile, desc):
+    """The rest of the network as one plain batched forward per point (no vmap: on a CPU, batched
+    convolutions under vmap are slower than a loop). Conv2d outputs are kept channels-last, which
+    oneDNN convolutions and pooling run fastest, and an eval-mode ``BatchNorm2d`` right after the
+    first layer is folded into the combination: ``BN(sum c_j B_j) = sum (c_j s) B_j + t`` per channel.
+    """
+    prefix, i, first, rest = split
+    conv = type(first) is nn.Conv2d
+    wname, bname = f"{i}.weight", f"{i}.bias"
+    has_bias = first.bias is not None
+    basis = [_layer(first, x, center[wname], center[bname] if has_bias else None)]
+    basis += [_layer(first, x, d[wname], d[bname] if has_bias else None) for d in directions]
+    basis = torch.stack(basis)
+    if conv:
+        basis = basis.permute(0, 1, 3, 4, 2).contiguous()            # (1 + k, N, H, W, C)
+    n = basis.shape[1]
+    bn = rest[0] if conv and len(rest) and type(rest[0]) is nn.BatchNorm2d else None
+    tail = rest[1:] if bn is not None else rest                      # slices keep the model's names
+    bn_name = next(iter(rest._modules)) if bn is not None else None
+    names = [name for name, _ in rest.named_parameters()]
+    rest_center = {name: center[name] for name in names}
+    rest_dirs = [{name: d[name] for name in names} for d in directions]
+    tail_buffers = {name: objective.buffers[name] for name, _ in tail.named_buffers()}
+    y = objective.y
+    per_example = 1 if objective.criterion == "cross_entropy" else max(1, y[0].numel())
+    width = basis[0, 0].numel()
+    row_tile = row_tile or max(1, ROW_BYTES // (4 * width))
+    coefs = coefs.to(basis)
+    if bn is not None:
+        mean = objective.buffers[f"{bn_name}.running_mean"].to(basis)
+        inv_std = torch.rsqrt(objective.buffers[f"{bn_name}.running_var"].to(basis) + bn.eps)
+    sums: dict[str, list] = {}
+    for start in progress(range(0, len(coefs), point_tile), desc=desc or "surface (fast)"):
+        cf = coefs[start:start + point_tile]
+        params = grid_points(rest_center, rest_dirs, cf)
+        for j in range(len(cf)):
+            p = {k: v[j] for k, v in params.items()}
+            c = torch.cat([torch.ones(1, dtype=cf.dtype, device=cf.device), cf[j]])
+            if bn is not None:
+                scale = inv_std * p[f"{bn_name}.weight"] if bn.affine else inv_std
+                shift = (p[f"{bn_name}.bias"] if bn.affine else 0) - mean * scale
+            acc: dict[str, torch.Tensor] = {}
+            for r0 in range(0, n, row_tile):
+                rows = basis[:, r0:r0 + row_tile]
+                if bn is not None:
+                    h = torch.addcmul(shift, rows[0], scale * c[0])
+                    for b_j, c_j in zip(rows[1:], c[1:]):
+                        h.addcmul_(b_j, scale * c_j)
+                else:
+                    h = combine(rows[0], list(rows[1:]), c[1:].unsqueeze(0))[0]
+                if conv:
+                    h = h.permute(0, 3, 1, 2)                             # NCHW view, channels-last memory
+                out = _run_tail(tail, p, tail_buffers, h)
+                for key, v in objective.scores(out, y[r0:r0 + row_tile], reduction="sum").items():
+                    acc[key] = acc[key] + v.double() if key in acc else v.double()
+            for key, v in acc.items():
+                sums.setdefault(key, []).append((v / (n * (per_example if key == "loss" else 1))).reshape(1).cpu())
+    return {k: torch.cat(v).numpy() for k, v in sums.items()}
+
+
+def _run_tail(tail: nn.Sequential, params, buffers, h):
+    """``tail(h)`` with a point's parameters, module by module, on a tensor it owns: ReLU in place,
+    and ReLU then MaxPool2d as pool then ReLU (exact: both are monotone), on a 4x smaller tensor."""
+    items = list(tail._modules.items())
+    k = 0
+    while k < len(items):
+        name, mod = items[k]
+        if type(mod) is nn.ReLU:
+            if k + 1 < len(items) and type(items[k + 1][1]) is nn.MaxPool2d:
+                h = items[k + 1][1](h)
+                k += 1
+            h = h.relu_()
+        else:
+            local = {n: params[f"{name}.{n}"] for n, _ in mod.named_parameters()}
+            local.update({n: buffers[f"{name}.{n}"] for n, _ in mod.named_buffers()})
+            h = functional_call(mod, local, (h,), strict=True) if local else mod(h)
+        k += 1
+    return h
 
 
 def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, row_tile, desc):

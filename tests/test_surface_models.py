@@ -537,3 +537,24 @@ def test_grid_helpers_live_apart_from_surface_and_fastpath():
     assert "grid" in imports("surface.py")
     assert not {"surface", "fastpath"} & imports("grid.py")
     from lossurf.surface import grid_points, _check_axis, _to_numpy, SurfaceResult  # noqa: F401 (rl's import)
+
+
+@pytest.mark.parametrize("tail", ["loop", "vmap"])
+def test_cnn_fast_path_with_folded_batchnorm_and_pooling_equals_the_loop(tail):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(6 * 2 * 2, 3))
+    x, y = data((1, 8, 8), n=50)
+    model.train()
+    with torch.no_grad():
+        model(x * 1.5 + 0.3)                      # running statistics away from the defaults
+    model.eval()
+    obj = ls.Supervised(model, x, y)
+    dirs = ls.random_directions(model, 2, seed=2, ignore_1d=False)       # BatchNorm weights move too
+    coefs = torch.tensor(np.random.default_rng(0).uniform(-1.5, 1.5, (9, 2)), dtype=torch.float32)
+    ref = ls.evaluate_points(obj, model, dirs, coefs.numpy(), method="loop")
+    out = fastpath.evaluate(obj, ls.parameters_of(model), dirs, coefs, tail=tail, point_tile=4, row_tile=16)
+    for k in ref:
+        np.testing.assert_allclose(out[k], ref[k], rtol=1e-5, atol=1e-6)
+    assert ref["loss"].std() > 0.01

@@ -9,8 +9,7 @@ import torch.nn.functional as F
 
 import lossurf as ls
 from lossurf.rl import (DQNConfig, QNetConfig, ReplayBuffer, evaluate_policy, initial_states, q_network,
-                        return_surface, run_episodes, sync_target, td_objective, td_targets, train_dqn,
-                        train_qnetwork)
+                        return_surface, run_episodes, td_objective, td_targets)
 
 
 def gym_episode(states0, actions_fn, seed):
@@ -85,33 +84,23 @@ def test_return_surface_point_equals_loop():
         return_surface(model, model, dirs, a, a, episodes=0)
 
 
-def test_replay_buffer_wraps_samples_and_keeps_latest():
-    buf = ReplayBuffer(5, obs_dim=1, seed=0)
+def test_replay_buffer_wraps_gathers_per_run_and_keeps_latest():
+    buf = ReplayBuffer(5, runs=2, obs_dim=1)
     for t in range(8):
-        buf.add([t], t % 2, float(t), [t + 1], t == 7)
+        buf.add([[t], [100 + t]], [t % 2, 1], [float(t), -float(t)], [[t + 1], [101 + t]], [t == 7, False])
     assert len(buf) == 5
-    assert sorted(buf.obs[:, 0].tolist()) == [3, 4, 5, 6, 7]
-    latest = buf.latest(3)
+    assert sorted(buf.obs[0, :, 0].tolist()) == [3, 4, 5, 6, 7]
+    latest = buf.latest(3, run=0)
     assert latest["obs"][:, 0].tolist() == [5, 6, 7] and latest["terminated"].tolist() == [0, 0, 1]
-    b = buf.sample(200)
-    assert torch.all(b["next_obs"] == b["obs"] + 1) and torch.all(b["rewards"] == b["obs"][:, 0])
-    assert set(b["obs"][:, 0].tolist()) == {3, 4, 5, 6, 7}
-    again = ReplayBuffer(5, obs_dim=1, seed=0)
-    for t in range(8):
-        again.add([t], t % 2, float(t), [t + 1], t == 7)
-    assert torch.equal(again.sample(200)["obs"], b["obs"])
+    assert buf.latest(2, run=1)["obs"][:, 0].tolist() == [106, 107]
+    idx = np.array([[0, 1, 2], [4, 4, 3]])
+    b = buf.gather(idx)                                   # each run reads its own buffer
+    assert b["obs"].shape == (2, 3, 1)
+    assert torch.equal(b["obs"][0, :, 0], torch.from_numpy(buf.obs[0, [0, 1, 2], 0]))
+    assert torch.equal(b["obs"][1, :, 0], torch.from_numpy(buf.obs[1, [4, 4, 3], 0]))
+    assert torch.all(b["next_obs"] == b["obs"] + 1)
     with pytest.raises(ValueError, match="empty"):
-        ReplayBuffer(3).sample(1)
-
-
-def test_target_sync_hard_and_soft():
-    torch.manual_seed(0)
-    online, target = nn.Linear(3, 2), nn.Linear(3, 2)
-    before = target.weight.detach().clone()
-    sync_target(target, online, tau=0.25)
-    assert torch.allclose(target.weight, 0.25 * online.weight + 0.75 * before)
-    sync_target(target, online)
-    assert torch.equal(target.weight, online.weight) and torch.equal(target.bias, online.bias)
+        ReplayBuffer(3).gather(np.zeros((1, 1), dtype=np.int64))
 
 
 def tiny_q():
@@ -163,34 +152,3 @@ def test_td_surface_batched_equals_loop(target):
     loop = ls.loss_plane(obj, net, dirs, a, a, method="loop")
     np.testing.assert_allclose(batched.values["loss"], loop.values["loss"], rtol=1e-5, atol=1e-7)
     assert batched.values["loss"].std() > 0
-
-
-def _same_run(a, b):
-    assert a.log.loss == b.log.loss and a.log.grad_norm == b.log.grad_norm
-    assert a.episode_returns == b.episode_returns and a.evals == b.evals
-    sa, sb = a.model.state_dict(), b.model.state_dict()
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-
-
-def test_short_training_runs_are_reproducible():
-    dqn = DQNConfig(total_steps=1500, learning_starts=500, train_freq=100, gradient_steps=10, eval_every=750,
-                    eval_episodes=2, hidden=(16, 16), buffer_size=2000, clip_norm=1.0, schedule="plateau")
-    a, b = train_dqn(dqn, seed=3), train_dqn(dqn, seed=3)
-    _same_run(a, b)
-    assert len(a.log) == 100 and len(a.evals) == 2
-    assert a.max_abs_q == max(abs(v) for v in a.q_max) and len(a.q_max) == 100
-    c = train_dqn(dqn, seed=4)
-    assert a.episode_returns != c.episode_returns
-    qn = QNetConfig(total_steps=600, eval_every=300, eval_episodes=2, hidden=(16, 16), surface_batch=100)
-    _same_run(train_qnetwork(qn, seed=1), train_qnetwork(qn, seed=1))
-    single = train_dqn(dataclasses.replace(dqn, threads=1), seed=3)
-    _same_run(a, single)                       # thread count does not change the result
-
-
-def test_rl_bad_input():
-    with pytest.raises(ValueError, match="clip_norm"):
-        train_dqn(DQNConfig(clip_norm=-1.0))
-    with pytest.raises(ValueError, match="gamma"):
-        train_qnetwork(QNetConfig(gamma=1.0))
-    with pytest.raises(ValueError, match="unknown LR schedule"):
-        train_dqn(DQNConfig(total_steps=10, schedule="linear"))

@@ -11,8 +11,6 @@ tolerance (tests/test_surface.py).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -105,17 +103,6 @@ def is_mlp_tail(rest: nn.Module) -> bool:
 
 def _layer(first: nn.Module, x, w, b):
     return F.linear(x, w, b) if type(first) is nn.Linear else first._conv_forward(x, w, b)
-
-
-@contextmanager
-def flush_denormal():
-    """Treat subnormal floats as zero inside the block (changes values by < 1e-37; avoids the CPU's
-    ~100x slower subnormal arithmetic in far-out points' softmax), then restore the setting."""
-    torch.set_flush_denormal(True)          # PyTorch cannot read the setting back; its default is off
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
 
 
 @torch.no_grad()
@@ -275,7 +262,7 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
 
     Activations are kept as (points, features, rows): the softmax over 10 classes then reduces
     over a short strided axis with the rows contiguous, which is several times faster on a CPU
-    than ``log_softmax`` over a last axis of 10. Subnormal floats are flushed to zero meanwhile.
+    than ``log_softmax`` over a last axis of 10.
     """
     prefix, i, first, rest = split
     n = len(x)
@@ -299,39 +286,38 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
     rest_dirs = [{name: d[name] for name in names} for d in directions]
     coefs = coefs.to(basis)
     loss_out, acc_out = [], []
-    with flush_denormal():
-        for start in progress(range(0, len(coefs), point_tile), desc=desc or "surface (fast)"):
-            cf = coefs[start:start + point_tile]
-            m = len(cf)
-            p = grid_points(rest_center, rest_dirs, cf)
-            loss_sum = torch.zeros(m, dtype=torch.float64, device=basis.device)
-            correct = torch.zeros(m, dtype=torch.float64, device=basis.device)
-            for t_i, (tile, yt) in enumerate(zip(tiles, y_tiles)):
-                r = tile.shape[2]
-                z = combine(tile[0], list(tile[1:]), cf)
-                for name, mod in rest.named_children():
-                    if type(mod) is nn.Linear:
-                        w = p[f"{name}.weight"]
-                        z = (torch.baddbmm(p[f"{name}.bias"].unsqueeze(-1), w, z) if mod.bias is not None
-                             else torch.bmm(w, z))
-                    elif type(mod) is nn.ReLU:
-                        z = z.relu_()
-                    elif type(mod) not in (nn.Identity, nn.Dropout):
-                        z = mod(z)
-                if ce:
-                    top = z.amax(dim=1)                                       # (m, r)
-                    lse = (z - top.unsqueeze(1)).exp_().sum(dim=1).log_().add_(top)
-                    true = z.gather(1, yt.view(1, 1, r).expand(m, 1, r)).squeeze(1)
-                    loss_sum += (lse - true).sum(dim=1, dtype=torch.float64)
-                    # argmax's tie rule (first maximal class), without argmax's slow strided kernel:
-                    # right when the true class reaches the top and every class before it stays below
-                    before = torch.where(earlier[t_i], z, -torch.inf).amax(dim=1)
-                    correct += ((true >= top) & (before < true)).sum(dim=1, dtype=torch.float64)
-                else:
-                    loss_sum += (z - yt.unsqueeze(0)).pow_(2).sum(dim=(1, 2), dtype=torch.float64)
-            per = 1 if ce else y[0].numel()
-            loss_out.append((loss_sum / (n * per)).cpu())
-            acc_out.append((correct / n).cpu())
+    for start in progress(range(0, len(coefs), point_tile), desc=desc or "surface (fast)"):
+        cf = coefs[start:start + point_tile]
+        m = len(cf)
+        p = grid_points(rest_center, rest_dirs, cf)
+        loss_sum = torch.zeros(m, dtype=torch.float64, device=basis.device)
+        correct = torch.zeros(m, dtype=torch.float64, device=basis.device)
+        for t_i, (tile, yt) in enumerate(zip(tiles, y_tiles)):
+            r = tile.shape[2]
+            z = combine(tile[0], list(tile[1:]), cf)
+            for name, mod in rest.named_children():
+                if type(mod) is nn.Linear:
+                    w = p[f"{name}.weight"]
+                    z = (torch.baddbmm(p[f"{name}.bias"].unsqueeze(-1), w, z) if mod.bias is not None
+                         else torch.bmm(w, z))
+                elif type(mod) is nn.ReLU:
+                    z = z.relu_()
+                elif type(mod) not in (nn.Identity, nn.Dropout):
+                    z = mod(z)
+            if ce:
+                top = z.amax(dim=1)                                       # (m, r)
+                lse = (z - top.unsqueeze(1)).exp_().sum(dim=1).log_().add_(top)
+                true = z.gather(1, yt.view(1, 1, r).expand(m, 1, r)).squeeze(1)
+                loss_sum += (lse - true).sum(dim=1, dtype=torch.float64)
+                # argmax's tie rule (first maximal class), without argmax's slow strided kernel:
+                # right when the true class reaches the top and every class before it stays below
+                before = torch.where(earlier[t_i], z, -torch.inf).amax(dim=1)
+                correct += ((true >= top) & (before < true)).sum(dim=1, dtype=torch.float64)
+            else:
+                loss_sum += (z - yt.unsqueeze(0)).pow_(2).sum(dim=(1, 2), dtype=torch.float64)
+        per = 1 if ce else y[0].numel()
+        loss_out.append((loss_sum / (n * per)).cpu())
+        acc_out.append((correct / n).cpu())
     out = {"loss": torch.cat(loss_out).numpy()}
     if ce:
         out["accuracy"] = torch.cat(acc_out).numpy()

@@ -36,6 +36,9 @@ DEFAULT_MEMORY = 512 * 2**20
 # auto on a CPU: a point needing more memory than this is one large batched forward already, and
 # vmap gains nothing over the loop (benchmarks/surface_speed.py measures both sides of the rule)
 CPU_VMAP_MAX_BYTES = 16 * 2**20
+# auto takes the fast path from this many points: below, its fixed costs (the first layer for the
+# centre and each direction, one generic forward for the centre check) outweigh what it saves
+MIN_FAST_POINTS = 16
 HALF = (torch.float16, torch.bfloat16)
 
 
@@ -133,7 +136,7 @@ def _centre_agrees(fast: dict[str, np.ndarray], objective: Objective, center: Pa
 
 def _run(objective, center, directions, coefs, method, chunk_size, memory, desc):
     auto = method == "auto"
-    if method in ("auto", "fast"):
+    if method == "fast" or (auto and len(coefs) >= MIN_FAST_POINTS):
         problem = fastpath.exactness_problem(objective)
         if problem is not None and not auto:
             raise ValueError(f"the fast path is not exact for this model ({problem}); use method='auto'")
@@ -152,6 +155,7 @@ def _run(objective, center, directions, coefs, method, chunk_size, memory, desc)
                 raise ValueError(f"the fast path is not exact here ({problem}); use method='auto'")
             warnings.warn(f"lossurf: fast path not used ({problem}); evaluating with the generic path",
                           RuntimeWarning, stacklevel=4)
+    if auto:
         method = _generic_choice(objective, center)
     if method == "vmap":
         try:

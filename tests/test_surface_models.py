@@ -519,6 +519,9 @@ def test_bad_shards_are_clear_errors():
 
 def test_auto_picks_the_loop_for_large_points_on_a_cpu():
     model, obj, dirs = small()
+    few = ls.loss_line(obj, model, dirs[0], np.linspace(-1, 1, surface.MIN_FAST_POINTS - 1))
+    many = ls.loss_line(obj, model, dirs[0], np.linspace(-1, 1, surface.MIN_FAST_POINTS))
+    assert few.metadata["method"] == "vmap" and many.metadata["method"] == "fast"     # fixed costs pay off
     center = ls.parameters_of(model)
     assert surface._generic_choice(obj, center) == "vmap"
     big = ls.Supervised(model, torch.randn(200_000, 12), torch.randint(0, 3, (200_000,)))

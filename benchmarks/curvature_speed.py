@@ -90,7 +90,9 @@ def main() -> None:
     print(f"\n| {'what':<{w}} | {'time':>8} | {'':<36} |\n|{'-' * (w + 2)}|{'-' * 9}:|{'-' * 38}|")
     for r in rows:
         print(f"| {r[0]:<{w}} | {r[1]:>8} | {r[2]:<36} |")
-    print(f"\ntop eigenvalue {vals[0]:.4f}, residual |Hv - lv|/l = {resid:.1e}; stability limit of the main "
+    print(f"\nload average of the machine during the run (1, 5, 15 min): "
+          f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
+    print(f"top eigenvalue {vals[0]:.4f}, residual |Hv - lv|/l = {resid:.1e}; stability limit of the main "
           f"run's first LR (0.1, momentum 0.9): {ls.stability_limit(0.1, 0.9):.1f}, plain SGD 2/0.1 = "
           f"{ls.stability_limit(0.1):.1f}")
     print("sharpness along the run:", np.array2string(sharp, precision=2))

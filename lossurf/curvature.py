@@ -118,8 +118,8 @@ class HessianOperator:
                 with torch.no_grad():
                     self.loss = sum(w * _scalar_loss(o, self.center, metric) for o, w in self._chunks)
         if not torch.isfinite(self.loss):
-            raise NonFiniteCurvature(f"the loss at the centre is {float(self.loss)}; curvature needs a finite loss "
-                             f"(is this a diverged checkpoint?)")
+            raise NonFiniteCurvature(f"the loss at the centre is {float(self.loss)}; curvature needs a finite "
+                                     f"loss (is this a diverged checkpoint?)")
 
     def hvp(self, v: Params) -> Params:
         """The Hessian-vector product as a ``{name: tensor}`` dict (same names and shapes as the centre)."""
@@ -127,8 +127,8 @@ class HessianOperator:
         if self._chunks is None:
             if not self._grads:
                 return {k: torch.zeros_like(w) for k, w in self.center.items()}
-            out = torch.autograd.grad(self._grads, self._leaves, [v[self.names[i]].to(self.dtype) for i in self._live],
-                                      retain_graph=True, allow_unused=True)
+            tangents = [v[self.names[i]].to(self.dtype) for i in self._live]
+            out = torch.autograd.grad(self._grads, self._leaves, tangents, retain_graph=True, allow_unused=True)
             return {k: (o.detach() if o is not None else torch.zeros_like(self.center[k]))
                     for k, o in zip(self.names, out)}
         total = {k: torch.zeros_like(w) for k, w in self.center.items()}

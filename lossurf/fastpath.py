@@ -280,7 +280,8 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
                for r0 in range(0, n, row_tile)]
     # per tile, (classes, rows): True for the classes before each row's true class
     classes = ([first] + [m for m in rest if type(m) is nn.Linear])[-1].out_features
-    earlier = [torch.arange(classes, device=x.device).unsqueeze(1) < yt.unsqueeze(0) for yt in y_tiles] if ce else []
+    earlier = [torch.where(torch.arange(classes, device=x.device).unsqueeze(1) < yt.unsqueeze(0), 0.0, -torch.inf)
+               .to(basis.dtype) for yt in y_tiles] if ce else []          # 0 before the true class, else -inf
     names = [name for name, _ in rest.named_parameters()]
     rest_center = {name: center[name] for name in names}
     rest_dirs = [{name: d[name] for name in names} for d in directions]
@@ -306,13 +307,13 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
                     z = mod(z)
             if ce:
                 top = z.amax(dim=1)                                       # (m, r)
-                lse = (z - top.unsqueeze(1)).exp_().sum(dim=1).log_().add_(top)
                 true = z.gather(1, yt.view(1, 1, r).expand(m, 1, r)).squeeze(1)
-                loss_sum += (lse - true).sum(dim=1, dtype=torch.float64)
                 # argmax's tie rule (first maximal class), without argmax's slow strided kernel:
                 # right when the true class reaches the top and every class before it stays below
-                before = torch.where(earlier[t_i], z, -torch.inf).amax(dim=1)
+                before = torch.add(z, earlier[t_i]).amax(dim=1)
                 correct += ((true >= top) & (before < true)).sum(dim=1, dtype=torch.float64)
+                lse = z.sub_(top.unsqueeze(1)).exp_().sum(dim=1).log_().add_(top)
+                loss_sum += (lse - true).sum(dim=1, dtype=torch.float64)
             else:
                 loss_sum += (z - yt.unsqueeze(0)).pow_(2).sum(dim=(1, 2), dtype=torch.float64)
         per = 1 if ce else y[0].numel()

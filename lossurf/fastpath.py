@@ -272,7 +272,6 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
     basis = [F.linear(x, center[wname], center[bname] if has_bias else None).T]
     basis += [F.linear(x, d[wname], d[bname] if has_bias else None).T for d in directions]
     basis = torch.stack(basis)
-    k1, h = basis.shape[0], basis.shape[1]
     tiles = [basis[:, :, r0:r0 + row_tile].contiguous() for r0 in range(0, n, row_tile)]
     y = objective.y
     ce = objective.criterion == "cross_entropy"

@@ -501,9 +501,15 @@ def trajectory(objective: Objective, checkpoints: list[Params], center, directio
     checkpoints = [parameters_of(c) for c in checkpoints]
     coords, off = project(checkpoints, center, directions)
     with eval_mode(objective.model):                 # also while bytes_per_point runs a forward
-        size = _chunk_size(objective, len(checkpoints), chunk_size, DEFAULT_MEMORY)
-        values = _evaluate_chunks(objective, (stack_params(checkpoints[i:i + size])
-                                              for i in range(0, len(checkpoints), size)))
+        try:
+            size = _chunk_size(objective, len(checkpoints), chunk_size, DEFAULT_MEMORY)
+            values = _evaluate_chunks(objective, (stack_params(checkpoints[i:i + size])
+                                                  for i in range(0, len(checkpoints), size)))
+        except Exception as e:                       # noqa: BLE001 -- e.g. no vmap rule (LSTM): one at a time
+            warnings.warn(f"lossurf: vmap failed ({type(e).__name__}: {e}); evaluating the checkpoints one at "
+                          f"a time", RuntimeWarning, stacklevel=2)
+            parts = [objective(c) for c in checkpoints]
+            values = {k: np.array([float(p[k]) for p in parts]) for k in parts[0]}
     if isinstance(objective, Supervised) and "accuracy" in values:
         values["accuracy"] = np.where(np.isfinite(values["loss"]), values["accuracy"], np.nan)
     return Trajectory(coords, values, off, label)

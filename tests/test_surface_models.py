@@ -231,6 +231,19 @@ def test_crashes_become_the_right_numbers(case):
     assert_same(plane(obj, model, "loop"), loop)  # the model still works the ordinary way
 
 
+def test_trajectory_of_a_model_vmap_cannot_run_falls_back():
+    model = LSTMClassifier().eval()
+    x, y = data((5, 6), n=30)
+    obj = ls.Supervised(model, x, y)
+    center = ls.parameters_of(model)
+    dirs = ls.random_directions(model, 2, seed=0)
+    pts = [{k: v + 0.2 * i * dirs[0][k] for k, v in center.items()} for i in range(3)]
+    with pytest.warns(RuntimeWarning, match="one at a time"):
+        tr = ls.trajectory(obj, pts, center, dirs)
+    want = [obj.of_model(ls.load_params(model, p))["loss"] for p in pts]
+    np.testing.assert_allclose(tr.values["loss"], want, rtol=1e-5)
+
+
 def test_per_token_mlp_takes_the_exact_fast_path():
     model, shape, _ = fallback_models()["per_token_mlp"]
     x = torch.randn(30, *shape)

@@ -50,9 +50,10 @@ class StackedMLP:
         """Run ``r``'s parameters as detached copies, named as in the model's ``state_dict``."""
         return {k: v[r].detach().clone() for k, v in self.views(flat).items()}
 
-    def forward(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Q-values of every run: ``x`` (R, B, obs) -> (R, B, actions)."""
-        p = self.views(flat)
+    def forward(self, params, x: torch.Tensor) -> torch.Tensor:
+        """Q-values of every run: ``x`` (R, B, obs) -> (R, B, actions). ``params`` is a flat (R, P)
+        tensor or its ``views`` (cache them: the views of a tensor updated in place stay current)."""
+        p = self.views(params) if isinstance(params, torch.Tensor) else params
         for i, name in enumerate(self.layers):
             x = torch.baddbmm(p[f"{name}.bias"].unsqueeze(1), x, p[f"{name}.weight"].transpose(1, 2))
             if i < len(self.layers) - 1:

@@ -121,6 +121,7 @@ def train_runs(configs: list[RLConfig], seeds: list[int], labels: list[str] | No
     net = st.StackedMLP(template)
     flat = net.stack(models, dev)                       # (R, P): run r's parameters in row r
     target = flat.clone()
+    online_views, target_views = net.views(flat), net.views(target)   # stay current: updates are in place
     n_actions = models[0][-1].out_features
 
     reset_rngs = [np.random.default_rng(int(s)) for s in seeds]
@@ -142,7 +143,9 @@ def train_runs(configs: list[RLConfig], seeds: list[int], labels: list[str] | No
     target_rows = torch.as_tensor(use_target, device=dev).unsqueeze(1)
 
     # --- logs ---------------------------------------------------------------------------------------
-    logs = {k: torch.zeros(U, R, device=dev) for k in ("loss", "grad_norm", "clipped", "lr", "q_max")}
+    log_names = ("loss", "grad_norm", "clipped", "lr", "q_max")
+    logs = torch.zeros(U, len(log_names), R, device=dev)      # one row per update, written in one copy
+    losses = {huber.all().item(): "huber", (~huber).all().item(): "mse"}.get(True, "both")
     episode_returns, episode_ends = [[] for _ in range(R)], [[] for _ in range(R)]
     evals = [[] for _ in range(R)]
     checkpoints = [[net.unstack(flat, r)] for r in range(R)]
@@ -169,26 +172,30 @@ def train_runs(configs: list[RLConfig], seeds: list[int], labels: list[str] | No
                 idx[r] = np.minimum((draws[u % _UNIFORM_CHUNK] * size).astype(np.int64), size - 1)
         b = {k: v.to(dev) for k, v in memory.gather(idx).items()}
         with torch.no_grad():
-            tp = target if use_target.all() else flat if not use_target.any() else \
+            tp = target_views if use_target.all() else online_views if not use_target.any() else \
                 torch.where(target_rows, target, flat)
             next_q = net.forward(tp, b["next_obs"]).amax(-1)
             y = b["rewards"] + cfg.gamma * (1.0 - b["terminated"]) * next_q
-        live = flat.detach().requires_grad_(True)
+        live = flat.detach().requires_grad_(True)           # the same storage, tracked for this update
         q = net.forward(live, b["obs"])
         q_sa = q.gather(2, b["actions"].unsqueeze(2)).squeeze(2)
-        per_run = torch.where(huber, F.smooth_l1_loss(q_sa, y, reduction="none").mean(1),
-                              F.mse_loss(q_sa, y, reduction="none").mean(1))
+        if losses == "huber":
+            per_run = F.smooth_l1_loss(q_sa, y, reduction="none").mean(1)
+        elif losses == "mse":
+            per_run = F.mse_loss(q_sa, y, reduction="none").mean(1)
+        else:
+            per_run = torch.where(huber, F.smooth_l1_loss(q_sa, y, reduction="none").mean(1),
+                                  F.mse_loss(q_sa, y, reduction="none").mean(1))
         (grad,) = torch.autograd.grad(per_run.sum(), live)
-        norms, clipped = st.clip_per_run(grad, max_norm)
-        logs["lr"][u] = lr
-        opt.step(grad)
-        logs["loss"][u], logs["grad_norm"][u], logs["clipped"][u] = per_run.detach(), norms, clipped
-        logs["q_max"][u] = q.detach().abs().amax((1, 2))
-        n = u + 1
-        sync = use_target & (n % target_every == 0)
-        if sync.any():
-            rows = torch.as_tensor(sync, device=dev).unsqueeze(1)
-            target.copy_(torch.where(rows, torch.lerp(target, flat, tau.unsqueeze(1)), target))
+        with torch.no_grad():
+            norms, clipped = st.clip_per_run(grad, max_norm)
+            logs[u] = torch.stack((per_run, norms, clipped, lr, q.abs().amax((1, 2))))
+            opt.step(grad)
+            n = u + 1
+            sync = use_target & (n % target_every == 0)
+            if sync.any():
+                rows = torch.as_tensor(sync, device=dev).unsqueeze(1)
+                target.copy_(torch.where(rows, torch.lerp(target, flat, tau.unsqueeze(1)), target))
         schedules.updated(n)
         if n % cfg.checkpoint_every == 0:
             for r in range(R):
@@ -202,7 +209,7 @@ def train_runs(configs: list[RLConfig], seeds: list[int], labels: list[str] | No
         explore = coins[:, t - 1] < eps[t - 1]
         if not explore.all():
             with torch.no_grad():
-                q = net.forward(flat, torch.from_numpy(obs).to(dev).unsqueeze(1))
+                q = net.forward(online_views, torch.from_numpy(obs).to(dev).unsqueeze(1))
             actions = np.where(explore, actions, q[:, 0].argmax(-1).cpu().numpy())
         next_obs, reward, terminated, truncated, _ = venv.step(actions)
         memory.add(obs, actions, reward, next_obs, terminated)
@@ -224,7 +231,7 @@ def train_runs(configs: list[RLConfig], seeds: list[int], labels: list[str] | No
                 update(u)
                 u += 1
         if t % cfg.eval_every == 0:
-            now = {k: v.cpu() for k, v in net.views(flat).items()}
+            now = {k: v.cpu() for k, v in online_views.items()}
             scores = returns_of(template, now, selection).mean(1)
             for r in range(R):
                 evals[r].append((t, float(scores[r])))
@@ -239,7 +246,7 @@ def train_runs(configs: list[RLConfig], seeds: list[int], labels: list[str] | No
     cpu = lambda p: {k: v.cpu() for k, v in p.items()}
     tests = returns_of(template, {k: torch.stack([cpu(p)[k] for p in final + best]) for k in final[0]},
                        initial_states(range(TEST_SEED, TEST_SEED + cfg.test_episodes)))
-    log_lists = {k: v.cpu().numpy().T for k, v in logs.items()}
+    log_lists = {k: logs[:, i].cpu().numpy().T for i, k in enumerate(log_names)}
     runs = []
     for r in range(R):
         log = TrainLog(loss=log_lists["loss"][r].tolist(), grad_norm=log_lists["grad_norm"][r].tolist(),

@@ -46,7 +46,7 @@ def split_first_layer(model: nn.Module):
     for i, m in enumerate(model):
         if type(m) in (nn.Linear, nn.Conv2d):
             return prefix, i, m, model[i + 1:]
-        if type(m) not in PREFIX:
+        if type(m) not in PREFIX or (type(m) is nn.Flatten and m.start_dim == 0):
             return None
         prefix.append(m)
     return None
@@ -73,10 +73,12 @@ def exactness_problem(objective: Objective) -> str | None:
             return f"module {name!r} has forward hooks (e.g. the old weight_norm/spectral_norm API)"
     prefix, _, first, rest = split
     for name, m in rest.named_modules():
-        if type(m) not in PER_EXAMPLE:
+        if type(m) not in PER_EXAMPLE or (type(m) is nn.Flatten and m.start_dim == 0):
             return f"module {name!r} ({type(m).__name__}) is not a known per-example layer"
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None:
             return f"module {name!r} normalises with batch statistics (mixes examples)"
+        if type(m) in (nn.Softmax, nn.LogSoftmax) and m.dim in (None, 0):
+            return f"module {name!r} takes the softmax over an implicit or the batch dimension"
     if any(k not in objective.buffers or objective.buffers[k].data_ptr() != v.data_ptr()
            for k, v in model.named_buffers()):
         return "the objective's buffers are not the model's"

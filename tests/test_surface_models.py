@@ -129,6 +129,17 @@ def test_case3_batchnorm_without_running_stats_is_not_split_into_tiles():
     assert "batch statistics" in fastpath.exactness_problem(obj)
 
 
+def test_softmax_over_the_batch_dimension_is_not_taken():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3), nn.Softmax(dim=0))
+    x, y = torch.randn(40, 6), torch.rand(40, 3)
+    obj = ls.Supervised(model, x, y, criterion="mse")
+    assert "softmax" in fastpath.exactness_problem(obj)
+    assert_same(plane(obj, model), plane(obj, model, "loop"))
+    model[3] = nn.Softmax(dim=-1)
+    assert fastpath.exactness_problem(ls.Supervised(model, x, y, criterion="mse")) is None
+
+
 # ---- 4. targets of another shape than the output ------------------------------------------------
 
 def test_case4_mse_with_n1_outputs_and_n_targets_matches_the_loop():

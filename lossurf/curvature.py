@@ -12,13 +12,9 @@ never modified: its parameters, ``.grad`` and training flag stay as they were.
 """
 from __future__ import annotations
 
-import ctypes
-import functools
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -188,36 +184,12 @@ def _check_solver(tol, max_iter, ncv):
         raise ValueError(f"ncv (Lanczos basis size) must be None or an int, got {ncv!r}")
 
 
-@functools.lru_cache(maxsize=1)
-def _scipy_openblas():
-    """scipy's bundled OpenBLAS (Linux wheels), or None where it cannot be found."""
-    import scipy
-    root = Path(scipy.__file__).parent
-    candidates = [*root.parent.glob("scipy.libs/libscipy_openblas*"), *root.glob(".dylibs/libscipy_openblas*")]
-    for lib in sorted(candidates):
-        try:
-            handle = ctypes.CDLL(str(lib))
-            handle.scipy_openblas_get_num_threads, handle.scipy_openblas_set_num_threads
-            return handle
-        except (OSError, AttributeError):
-            continue
-    return None
-
-
-@contextmanager
 def _blas_single_thread():
     """Run ARPACK's (tiny) BLAS calls on one thread: OpenBLAS workers otherwise keep spinning after each
-    call and take the cores from torch's products (measured: Lanczos about 2x slower). Restored after."""
-    lib = _scipy_openblas()
-    if lib is None:
-        yield
-        return
-    before = lib.scipy_openblas_get_num_threads()
-    lib.scipy_openblas_set_num_threads(1)
-    try:
-        yield
-    finally:
-        lib.scipy_openblas_set_num_threads(before)
+    call and take the cores from torch's products (measured: Lanczos about 2x slower). Only scipy's and
+    numpy's bundled OpenBLAS are limited (torch keeps its threads); restored afterwards."""
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits={"libscipy_openblas": 1})
 
 
 def _sign_fixed(vec: np.ndarray) -> np.ndarray:

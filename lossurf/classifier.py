@@ -46,13 +46,19 @@ class Run:
     log: TrainLog
     checkpoints: list = field(default_factory=list)
     label: str = ""
+    checkpoint_every: int = 10
 
 
 def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 3,
                      batch_size: int = 64, lr: float = 0.05, momentum: float = 0.0,
                      clip_norm: float | None = None, schedule: str = "constant",
-                     checkpoint_every: int = 10, seed: int = 0, label: str = "") -> Run:
+                     checkpoint_every: int = 10, seed: int = 0, label: str = "",
+                     schedule_kw: dict | None = None, metric_window: int = 1) -> Run:
     """Minibatch SGD on cross-entropy; the LR schedule steps once per optimisation step.
+
+    ``schedule_kw`` goes to ``make_scheduler`` (e.g. from ``schedules.fitted_schedule``). A
+    ``plateau`` schedule watches the mean batch loss of the last ``metric_window`` steps (one batch
+    loss is too noisy to tell a plateau from bad luck).
 
     Checkpoints (parameter snapshots) are taken at the start, every ``checkpoint_every`` steps and at
     the end, for trajectories. Shuffling uses its own generator seeded with ``seed``, so two runs
@@ -65,7 +71,9 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
     steps_per_epoch = -(-len(x) // batch_size)
     total = epochs * steps_per_epoch
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    sched = make_scheduler(opt, schedule, total=total)
+    if metric_window < 1:
+        raise ValueError(f"metric_window must be >= 1, got {metric_window}")
+    sched = make_scheduler(opt, schedule, total=total, **(schedule_kw or {}))
     g = torch.Generator().manual_seed(int(seed))
     log, ckpts = TrainLog(), [snapshot(model)]
     model.train()
@@ -75,14 +83,14 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
             xb, yb = x[idx], y[idx]
             res = train_step(opt, lambda: F.cross_entropy(model(xb), yb), clip_norm)
             log.record(res, opt)
-            step_scheduler(sched, metric=res.loss)
+            step_scheduler(sched, metric=float(np.mean(log.loss[-metric_window:])))
             if len(log) % checkpoint_every == 0:
                 ckpts.append(snapshot(model))
             bar.update()
     bar.close()
     if len(log) % checkpoint_every:
         ckpts.append(snapshot(model))
-    return Run(model.eval(), log, ckpts, label)
+    return Run(model.eval(), log, ckpts, label, checkpoint_every)
 
 
 @torch.no_grad()
@@ -127,6 +135,7 @@ class Overshoot:
     start_loss: float
     raw_loss: float
     clipped_loss: float
+    direction: dict = field(default_factory=dict)   # the unit negative-gradient direction {name: tensor}
 
 
 def overshoot_slice(objective, checkpoints, model, x, y, lr: float, clip_norm: float | None,
@@ -157,4 +166,4 @@ def overshoot_slice(objective, checkpoints, model, x, y, lr: float, clip_norm: f
     alphas = np.unique(np.concatenate([np.linspace(-0.25 * raw, 1.25 * raw, points), [0.0, raw, clipped]]))
     line = loss_line(objective, checkpoints[i], d, alphas)
     at = lambda t: float(line.values["loss"][np.argmin(np.abs(line.alphas - t))])
-    return Overshoot(i, found, n, raw, clipped, line, at(0.0), at(raw), at(clipped))
+    return Overshoot(i, found, n, raw, clipped, line, at(0.0), at(raw), at(clipped), d)

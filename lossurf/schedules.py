@@ -62,6 +62,60 @@ def step_scheduler(scheduler, metric: float | None = None) -> None:
         scheduler.step()
 
 
+# The seed's time constants, written for runs of thousands of units (steps, episodes).
+SEED_SETTINGS = {
+    "constant": "fixed",
+    "step": "x0.9 every 100 units",
+    "exponential": "x0.99 per unit",
+    "plateau": "x0.5 after 10 units without improvement",
+    "cosine": "half a cosine down to 1e-4",
+    "decay_floor": "x0.998 per unit, never below a floor",
+}
+
+
+def fitted_schedule(name: str, total: int, lr0: float, *, cuts: int = 10, end_factor: float = 0.1,
+                    floor_factor: float = 0.1, floor_at: float = 0.5, patience_frac: float = 0.05,
+                    min_lr: float = 1e-4) -> tuple[dict, str]:
+    """``make_scheduler`` keywords with the seed's time constants rescaled to a run of ``total`` units.
+
+    The seed's numbers (``SEED_SETTINGS``) fit long runs: on a 237-step run "x0.9 every 100" cuts
+    twice and "x0.998 per unit" ends at x0.62, far above its floor. Here each schedule does what its
+    name promises within the run: ``step`` keeps x0.9 and cuts ``cuts`` times; ``exponential`` ends at
+    ``end_factor`` x the initial LR; ``plateau`` keeps x0.5 with a patience of ``patience_frac`` of
+    the run; ``cosine`` keeps its end ``min_lr``; ``decay_floor`` reaches its floor
+    (``floor_factor`` x the initial LR) after ``floor_at`` of the run. Returns ``(keywords, note)``,
+    the note naming the seed's setting and the one used.
+    """
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown LR schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+    if total < 2:
+        raise ValueError(f"a schedule needs a run of at least 2 units, got total={total}")
+    seed = SEED_SETTINGS[name]
+    if name == "constant":
+        return {}, "constant: LR fixed"
+    if name == "step":
+        size = max(1, total // cuts)
+        n = (total - 1) // size
+        return ({"step_size": size, "step_gamma": 0.9},
+                f"step: x0.9 every {size} steps (seed: {seed}), {n} cuts, ends at x{0.9 ** n:.2f}")
+    if name == "exponential":
+        gamma = end_factor ** (1 / total)
+        return ({"exp_gamma": gamma},
+                f"exponential: x{gamma:.4f} per step (seed: {seed}), ends at x{end_factor:g}")
+    if name == "plateau":
+        patience = max(2, round(patience_frac * total))
+        return ({"plateau_factor": 0.5, "plateau_patience": patience},
+                f"plateau: x0.5 after {patience} steps without improvement of the recent mean loss "
+                f"(seed: {seed})")
+    if name == "cosine":
+        return {"min_lr": min_lr}, f"cosine: half a cosine over {total} steps down to {min_lr:g} (seed: same)"
+    floor_steps = max(1, round(floor_at * total))
+    gamma = floor_factor ** (1 / floor_steps)
+    return ({"floor_gamma": gamma, "min_lr": floor_factor * lr0},
+            f"decay_floor: x{gamma:.4f} per step (seed: x0.998), floor {floor_factor:g} x LR "
+            f"reached at step {floor_steps}")
+
+
 def lr_curves(lr0: float, total: int, names=SCHEDULES, **kw) -> dict:
     """The LR each schedule gives over ``total`` units, for a picture (no training involved).
 

@@ -21,7 +21,7 @@ def test_rerun_with_overrides_writes_copies_and_figures(tmp_path):
     text = json.dumps(nb)
     assert "CLIP_NORM is None, so both runs are unclipped" in text
     assert '"output_type": "error"' not in text
-    assert len(list((out / "img").glob("*.png"))) == 9
+    assert len(list((out / "img").glob("*.png"))) == 13
     assert (ROOT / "notebooks" / "01_mnist_loss_surface.ipynb").read_bytes() == before
 
 

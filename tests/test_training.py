@@ -137,3 +137,103 @@ def test_progress_is_silent_when_disabled(capsys, monkeypatch):
     monkeypatch.setenv("LOSSURF_PROGRESS", "1")
     list(ls.progress(range(3), desc="visible"))
     assert "visible" in capsys.readouterr().err
+
+
+# ---- notebook 01's helpers: schedules fitted to the run, verdicts, instability, curvature ----
+
+from lossurf.schedules import fitted_schedule, SEED_SETTINGS
+from lossurf import lessons
+from lossurf.lesson_plots import symlog_axis
+
+
+@pytest.mark.parametrize("total", [60, 237, 1000])
+def test_fitted_schedules_do_what_their_names_promise(total):
+    lr0 = 0.1
+    kw, note = fitted_schedule("step", total, lr0)
+    lrs = lr_sequence("step", units=total, lr0=lr0, **kw)
+    assert "x0.9 every 100" in note and len(np.unique(lrs)) >= 9          # ~10 cuts within the run
+    kw, note = fitted_schedule("exponential", total, lr0)
+    assert "x0.99 per unit" in note
+    assert math.isclose(lr_sequence("exponential", units=total + 1, lr0=lr0, **kw)[-1], 0.1 * lr0, rel_tol=1e-6)
+    kw, note = fitted_schedule("decay_floor", total, lr0)
+    lrs = lr_sequence("decay_floor", units=total, lr0=lr0, **kw)
+    reached = np.nonzero(np.isclose(lrs, kw["min_lr"]))[0]
+    assert "x0.998" in note and reached.size and reached[0] <= total // 2 + 1 and np.isclose(lrs[-1], kw["min_lr"])
+    kw, note = fitted_schedule("cosine", total, lr0)
+    assert np.isclose(lr_sequence("cosine", units=total + 1, lr0=lr0, total=total, **kw)[-1], 1e-4)
+    kw, note = fitted_schedule("plateau", total, lr0)
+    assert kw["plateau_factor"] == 0.5 and 2 <= kw["plateau_patience"] < total and "x0.5" in note
+    assert fitted_schedule("constant", total, lr0)[0] == {}
+    assert set(SEED_SETTINGS) == set(SCHEDULES)
+
+
+def test_fitted_schedule_bad_input():
+    with pytest.raises(ValueError, match="unknown LR schedule"):
+        fitted_schedule("cosin", 100, 0.1)
+    with pytest.raises(ValueError, match="at least 2"):
+        fitted_schedule("step", 1, 0.1)
+
+
+def test_plateau_in_training_watches_the_recent_mean_loss():
+    from lossurf.classifier import mlp, train_classifier
+    torch.manual_seed(0)
+    x, y = torch.randn(256, 20), torch.randint(0, 3, (256,))
+    kw, _ = fitted_schedule("plateau", 80, 0.05)
+    run = train_classifier(mlp((20, 16, 3), seed=0), x, y, epochs=20, batch_size=64, lr=0.05, schedule="plateau",
+                           schedule_kw=kw, metric_window=8)
+    lr = np.array(run.log.lr)
+    halvings = np.log2(0.05 / lr)
+    assert lr[0] == 0.05 and lr[-1] < 0.05 and np.allclose(halvings, np.round(halvings))      # only x0.5 cuts
+    assert run.checkpoint_every == 10
+    with pytest.raises(ValueError, match="metric_window"):
+        train_classifier(mlp((20, 3), seed=0), x, y, metric_window=0)
+
+
+def test_verdict_lines():
+    assert lessons.verdict(True, "it works", "no") == "shown: it works"
+    assert lessons.verdict(False, "it works", "x is 3") == "not shown with these settings: it works, because x is 3"
+
+
+class _Run:
+    def __init__(self, checkpoints, every=10):
+        self.checkpoints, self.checkpoint_every = checkpoints, every
+
+
+def _weight_objective():
+    model = nn.Linear(1, 1, bias=False)
+    return ls.FunctionObjective(model, lambda obj, p: {"loss": p["weight"].sum()})
+
+
+def test_instability_counts_rises_of_the_full_loss_while_learning():
+    obj = _weight_objective()
+    losses = [2.0, 1.0, 1.5, 1.0, 1.05, 1.2]
+    run = _Run([{"weight": torch.tensor([[v]])} for v in losses])
+    m = lessons.instability(obj, run)
+    assert np.allclose(m["losses"], losses) and m["rises"] == 2 and math.isclose(m["max_rise"], 1.5, rel_tol=1e-6)
+    assert not m["dead"] and math.isclose(m["final"], 1.2, rel_tol=1e-6)
+    dead = lessons.instability(obj, _Run([{"weight": torch.tensor([[v]])} for v in [2.3, 2.5, 2.31, 2.302]]))
+    assert dead["dead"] and dead["rises"] == 0           # jumps at the guessing level are not "learning"
+    fine = _Run([{"weight": torch.tensor([[v]])} for v in [1.0, 9.0, 0.9, 9.0, 0.8]], every=5)
+    assert np.allclose(lessons.instability(obj, fine, every=10)["losses"], [1.0, 0.9, 0.8])   # every 2nd checkpoint
+
+
+def test_weight_change_and_directional_curvature():
+    before = {"0.weight": torch.ones(2, 2), "0.bias": torch.zeros(2), "1.weight": torch.ones(1, 2)}
+    after = {"0.weight": torch.ones(2, 2) * 1.5, "0.bias": torch.ones(2), "1.weight": torch.ones(1, 2)}
+    assert np.allclose(lessons.weight_change(before, after), [0.5, 0.0])
+    a = torch.tensor([[3.0, 1.0], [1.0, 2.0]])
+    model = nn.Linear(2, 1, bias=False)
+    obj = ls.FunctionObjective(model, lambda o, p: {"loss": 0.5 * (p["weight"] @ a @ p["weight"].T).sum()})
+    u = {"weight": torch.tensor([[1.0, 2.0]])}
+    expected = float(u["weight"] @ a @ u["weight"].T) / 5.0
+    got = lessons.directional_curvature(obj, {"weight": torch.tensor([[0.3, -0.7]])}, u)
+    assert math.isclose(got, expected, rel_tol=1e-5)
+
+
+def test_symlog_axis():
+    ax = symlog_axis(1000.0, 31, smallest=1.0)
+    assert len(ax) == 31 and ax[15] == 0 and np.isclose(ax[-1], 1000) and np.allclose(ax, -ax[::-1])
+    assert np.isclose(ax[16], 1.0) and np.allclose(ax[17:] / ax[16:-1], ax[17] / ax[16])
+    assert len(symlog_axis(5.0, 30)) == 30
+    with pytest.raises(ValueError):
+        symlog_axis(1.0, 2)

@@ -241,3 +241,20 @@ def test_bad_settings_name_the_problem():
         train_runs([small()], [0.5])
     with pytest.raises(ValueError, match="RLConfig"):
         train_many([({"lr": 1e-3}, 0, "x")])
+
+
+def test_thread_count_follows_the_work_and_is_restored():
+    from lossurf.rl.trainer import training_threads
+    assert training_threads([QNetConfig()] * 2) == 1                 # single transitions: dispatch-bound
+    assert training_threads([DQNConfig()] * 9) == 2                  # 9 x 64 rows: arithmetic
+    assert training_threads([DQNConfig(threads=3)]) == 3             # an explicit setting wins
+    before = torch.get_num_threads()
+    torch.set_num_threads(1 if before != 1 else 2)
+    try:
+        wanted = torch.get_num_threads()
+        train_runs([small(total_steps=150, threads=None)], [0])
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads"):
+        train_runs([small(threads=0)], [0])

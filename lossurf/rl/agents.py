@@ -80,7 +80,7 @@ class RLConfig:
     test_episodes: int = 100          # fresh episodes for the final and best networks at the end
     checkpoint_every: int = 1_024     # updates between parameter snapshots
     surface_batch: int = 2_000        # recent transitions kept for TD-loss surfaces
-    threads: int = 2                  # torch threads (results do not depend on it)
+    threads: int | None = None        # torch threads while training; None = by work size (results do not depend on it)
 
     def check(self) -> None:
         """Clear errors for settings that cannot run."""
@@ -94,6 +94,9 @@ class RLConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise ValueError(f"threads must be None (automatic) or an integer >= 1, got {self.threads!r}")
         if self.learning_starts < 0:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
         if self.loss not in LOSSES:

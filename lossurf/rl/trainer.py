@@ -23,7 +23,7 @@ from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
 from ..progress import progress
 from ..schedules import make_scheduler, step_scheduler
-from ..seeding import device as default_device, seed_everything
+from ..seeding import DEFAULT_THREADS, device as default_device, seed_everything
 from ..training import TrainLog
 from . import stacked as st
 from .agents import PER_RUN, DQNConfig, QNetConfig, RLConfig, RLRun, ReplayBuffer, q_network, shared_settings
@@ -34,6 +34,20 @@ SELECTION_SEED = 10_000       # greedy evaluations during training (choose the b
 TEST_SEED = 20_000            # fresh episodes for the final test: used neither in training nor in selection
 RESET_LOW, RESET_HIGH = -0.05, 0.05     # CartPole-v1's reset range for all four state variables
 _UNIFORM_CHUNK = 1024         # replay draws are made this many updates at a time (the same stream)
+SMALL_WORK = 256              # runs x batch rows below which one torch thread is faster than two
+
+
+def training_threads(configs) -> int:
+    """Torch threads for a batch of runs: the configs' own setting, or by work size when it is None.
+
+    Small updates (the Q-Network's single transition, a few runs) are all dispatch: a second thread only
+    waits, and on a busy machine (a laptop with a browser open) it waits badly (measured: 18x slower).
+    Many runs of 64-row batches are real arithmetic, which two threads share well.
+    """
+    asked = [c.threads for c in configs if c.threads is not None]
+    if asked:
+        return max(asked)
+    return 1 if len(configs) * configs[0].batch_size < SMALL_WORK else DEFAULT_THREADS
 
 
 def epsilon(step, cfg: RLConfig):
@@ -107,9 +121,17 @@ def train_runs(configs: list[RLConfig], seeds: list[int], labels: list[str] | No
     """
     labels = list(labels) if labels is not None else [""] * len(configs)
     _check_batch(configs, seeds, labels)
+    caller_threads = torch.get_num_threads()
+    try:
+        return _train(configs, seeds, labels, device)
+    finally:
+        torch.set_num_threads(caller_threads)
+
+
+def _train(configs, seeds, labels, device):
     cfg = configs[0]
     R, T, B, U = len(configs), cfg.total_steps, cfg.batch_size, cfg.updates
-    seed_everything(int(seeds[0]), threads=max(c.threads for c in configs))
+    seed_everything(int(seeds[0]), threads=training_threads(configs))
     dev = device or default_device()
 
     # --- per-run networks, randomness and settings ---------------------------------------------------

@@ -35,20 +35,28 @@ def instability(objective: Objective, run, every: int = 10, rise: float = 1.1) -
     """How unstable a run was, measured on the loss over the *whole* training set at checkpoints
     ``every`` steps apart (batch losses jump from batch to batch even in a calm run).
 
-    Returns the losses, ``rises``: how often the loss went up by more than ``rise`` (x1.1 = 10%)
+    Returns the losses (the final weights always included) and their ``steps``, ``rises``: how often the loss went up by more than ``rise`` (x1.1 = 10%)
     from one checkpoint to the next while the network was learning (loss below 90% of guessing,
     ln 10), ``max_rise`` (largest such ratio, 1.0 when none), and ``dead``: the run ends within 2% of
     the guessing loss ln 10 (a network that no longer learns).
     """
-    stride = max(1, every // getattr(run, "checkpoint_every", every))
-    losses = checkpoint_losses(objective, run.checkpoints[::stride])
+    ck_every = getattr(run, "checkpoint_every", every)
+    stride = max(1, every // ck_every)
+    idx = list(range(0, len(run.checkpoints), stride))
+    if idx[-1] != len(run.checkpoints) - 1:                # always include the final weights
+        idx.append(len(run.checkpoints) - 1)
+    log = getattr(run, "log", None)
+    steps = np.array([i * ck_every for i in idx])
+    if log is not None and len(log):
+        steps = np.minimum(steps, len(log))
+    losses = checkpoint_losses(objective, [run.checkpoints[i] for i in idx])
     prev, nxt = losses[:-1], losses[1:]
     learning = np.isfinite(prev) & (prev < 0.9 * GUESSING)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(learning, nxt / prev, np.nan)
     ups = ratio[np.isfinite(ratio) & (ratio > rise)]
     final = float(losses[-1])
-    return {"losses": losses, "rises": int(ups.size), "max_rise": float(ups.max()) if ups.size else 1.0,
+    return {"losses": losses, "steps": steps, "rises": int(ups.size), "max_rise": float(ups.max()) if ups.size else 1.0,
             "intervals": int(learning.sum()), "dead": bool(abs(final - GUESSING) < 0.02 * GUESSING),
             "final": final}
 
@@ -92,3 +100,14 @@ def sharpness_or_nan(objective: Objective, checkpoints, seed: int = 0, **kw) -> 
         except (RuntimeError, ValueError, ArithmeticError):
             out.append(np.nan)
     return np.asarray(out, dtype=float)
+
+
+def finite_checkpoints(checkpoints) -> list:
+    """The checkpoints up to the first one whose weights overflowed (NaN/Inf): what a diverged run's
+    geometry (planes, paths, slices) can still be drawn from."""
+    out = []
+    for ck in checkpoints:
+        if not all(bool(torch.isfinite(v).all()) for v in ck.values()):
+            break
+        out.append(ck)
+    return out

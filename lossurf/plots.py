@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import colors as mcolors
 
-from .surface import SurfaceResult, Trajectory
+from .surface import SurfaceResult
 
 CMAP = "viridis"
 DIVERGED = "#d62728"

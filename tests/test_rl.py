@@ -1,14 +1,12 @@
-import dataclasses
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 import lossurf as ls
-from lossurf.rl import (DQNConfig, QNetConfig, ReplayBuffer, evaluate_policy, initial_states, q_network,
+from lossurf.rl import (ReplayBuffer, evaluate_policy, initial_states, q_network,
                         return_surface, run_episodes, td_objective, td_targets)
 
 

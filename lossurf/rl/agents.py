@@ -154,9 +154,6 @@ class QNetConfig(RLConfig):
     checkpoint_every: int = 500
 
 
-AgentConfig = RLConfig
-
-
 class ReplayBuffer:
     """The transitions of R runs, one ring buffer per run (stored as (R, capacity, ...) arrays)."""
 

@@ -167,7 +167,7 @@ def _train(configs, seeds, labels, device):
     # --- logs ---------------------------------------------------------------------------------------
     log_names = ("loss", "grad_norm", "clipped", "lr", "q_max")
     logs = torch.zeros(U, len(log_names), R, device=dev)      # one row per update, written in one copy
-    losses = {huber.all().item(): "huber", (~huber).all().item(): "mse"}.get(True, "both")
+    losses = "huber" if bool(huber.all()) else "mse" if not bool(huber.any()) else "both"
     episode_returns, episode_ends = [[] for _ in range(R)], [[] for _ in range(R)]
     evals = [[] for _ in range(R)]
     checkpoints = [[net.unstack(flat, r)] for r in range(R)]

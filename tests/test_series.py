@@ -1,23 +1,77 @@
-"""The main job's override path: a notebook reruns with other settings into another folder."""
+"""The main job's override path (a notebook reruns with other settings into another folder) and the
+answer-key generator built on it."""
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "params.ipynb"
+RUN_SERIES = ROOT / "scripts" / "run_series.py"
 
 
-def test_rerun_with_overrides_writes_copies_and_figures(tmp_path):
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module                    # dataclasses look their module up there
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    return module
+
+
+rs = _load("run_series")
+ak = _load("answer_key")
+
+
+def _printed(nb_path: Path) -> str:
+    nb = json.loads(nb_path.read_text())
+    return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+
+
+# ------------------------------------------------------------------------ overrides of every kind, end to end
+
+def test_every_kind_of_value_arrives_as_that_python_value(tmp_path):
+    out = tmp_path / "kinds"
+    cmd = [sys.executable, str(RUN_SERIES), str(FIXTURE),
+           "--set", "NONE_P=7", "--set", "INT_P=None", "--set", "FLOAT_P=2.5", "--set", "STR_P=hello world",
+           "--set", "BOOL_P=True", "--set", "TUPLE_P=(3, 4)", "--set", "LIST_P=[1, 'x']",
+           "--clip-norm", "none", "--lr", "0.05", "--lr-schedule", "step", "--seed", "3", "--out", str(out)]
+    before = FIXTURE.read_bytes()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    printed = _printed(out / "params.ipynb")
+    for line in ["NONE_P: int 7", "INT_P: NoneType None", "FLOAT_P: float 2.5", "STR_P: str 'hello world'",
+                 "BOOL_P: bool True", "TUPLE_P: tuple (3, 4)", "LIST_P: list [1, 'x']", "SEED: int 3",
+                 "CLIP_NORM: NoneType None", "LR: float 0.05", "LR_SCHEDULE: str 'step'"]:
+        assert line in printed
+    nb = nbformat.read(out / "params.ipynb", as_version=4)
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert tags.index(["injected-parameters"]) == tags.index(["parameters"]) + 1
+    assert "TUPLE_P = (3, 4)" in nb.cells[2].source and "CLIP_NORM = None" in nb.cells[2].source
+    assert "shown: INT_P was changed" in done.stdout          # the runner prints the notebook's verdicts
+    assert FIXTURE.read_bytes() == before
+
+
+def test_rerun_of_notebook01_with_overrides_writes_copies_and_figures(tmp_path):
     out = tmp_path / "noclip"
     before = (ROOT / "notebooks" / "01_mnist_loss_surface.ipynb").read_bytes()
-    cmd = [sys.executable, str(ROOT / "scripts" / "run_series.py"), str(ROOT / "notebooks" / "01_mnist_loss_surface.ipynb"),
+    cmd = [sys.executable, str(RUN_SERIES), str(ROOT / "notebooks" / "01_mnist_loss_surface.ipynb"),
            "--clip-norm", "none", "--lr-schedule", "plateau", "--lr", "0.05", "--seed", "1",
-           "--set", "GRID=5", "--set", "EPOCHS=1", "--set", "TRAIN_PER_CLASS=100", "--out", str(out)]
+           "--set", "GRID=5", "--set", "EPOCHS=1", "--set", "TRAIN_PER_CLASS=100", "--set", "HIDDEN=(32, 16)",
+           "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     nb = json.loads((out / "01_mnist_loss_surface.ipynb").read_text())
     injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "CLIP_NORM = None" in "".join(injected[0]["source"])
+    assert "HIDDEN = (32, 16)" in "".join(injected[0]["source"])
     text = json.dumps(nb)
     assert "CLIP_NORM is None, so both runs are unclipped" in text
     assert '"output_type": "error"' not in text
@@ -25,7 +79,186 @@ def test_rerun_with_overrides_writes_copies_and_figures(tmp_path):
     assert (ROOT / "notebooks" / "01_mnist_loss_surface.ipynb").read_bytes() == before
 
 
+def test_unknown_parameter_is_an_error_naming_the_valid_ones(tmp_path):
+    cmd = [sys.executable, str(RUN_SERIES), str(FIXTURE), "--set", "SEEDZ=(1, 2)", "--out", str(tmp_path / "x")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "SEEDZ" in done.stderr and "not a parameter" in done.stderr and "TUPLE_P" in done.stderr
+    assert not (tmp_path / "x" / "params.ipynb").exists()
+
+
+def test_a_failing_rerun_keeps_its_copy_and_exits_nonzero(tmp_path):
+    out = tmp_path / "fail"
+    cmd = [sys.executable, str(RUN_SERIES), str(FIXTURE), "--set", "STR_P=fail", "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "asked to fail" in done.stderr
+    assert "asked to fail" in json.dumps(json.loads((out / "params.ipynb").read_text()))
+
+
 def test_overrides_refuse_to_overwrite_the_committed_notebooks():
-    cmd = [sys.executable, str(ROOT / "scripts" / "run_series.py"), "--seed", "2", "--out", str(ROOT / "notebooks")]
+    cmd = [sys.executable, str(RUN_SERIES), "--seed", "2", "--out", str(ROOT / "notebooks")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "never overwrite" in done.stderr
+
+
+@pytest.mark.parametrize("text, value", [
+    ("None", None), ("3", 3), ("20_000", 20000), ("2.3e-3", 2.3e-3), ("True", True), ('"step"', "step"),
+    ("step", "step"), ("(3, 4)", (3, 4)), (" (0, 1, 2) ", (0, 1, 2)), ("[1]", [1]), ("none", "none"),
+    ("1e999", float("inf")), ("a=b", "a=b"),
+])
+def test_parse_value(text, value):
+    assert rs.parse_value(text) == value and type(rs.parse_value(text)) is type(value)
+
+
+def test_literal_round_trips_and_handles_infinity():
+    for v in [None, 1, 1.5, "a'b\"c", True, (1,), (1, 2), [1, "x"], {"k": (1, 2)}, float("inf"), -float("inf")]:
+        assert eval(rs.literal(v)) == v  # noqa: S307 - the test's own values
+
+
+def _nb(*cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = list(cells)
+    return nb
+
+
+def _code(source, tags=()):
+    return nbformat.v4.new_code_cell(source, metadata={"tags": list(tags)})
+
+
+def test_parameter_names_and_injection_in_memory():
+    nb = _nb(_code("import x"), _code("A = 1\nB: int = 2  # note\nC = D = 3\nE, F = 4, 5\nif A:\n    G = 6", ["parameters"]),
+             _code("print(A)"))
+    assert rs.parameter_names(nb) == ["A", "B", "C", "D", "E", "F"]
+    rs.inject(nb, {"A": (1, 2), "F": None})
+    assert [c.metadata.get("tags") for c in nb.cells] == [[], ["parameters"], ["injected-parameters"], []]
+    assert nb.cells[2].source.splitlines()[1:] == ["A = (1, 2)", "F = None"]
+    rs.inject(nb, {"B": "s"})                         # a second injection replaces the first
+    assert sum("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells) == 1
+    with pytest.raises(ValueError, match="G: not a parameter of notebook; its parameters are A, B, C, D, E, F"):
+        rs.inject(nb, {"G": 1})
+    with pytest.raises(ValueError, match="no cell tagged 'parameters'"):
+        rs.inject(_nb(_code("A = 1")), {"A": 2})
+
+
+# --------------------------------------------------------------------------------------- answer key parsing
+
+TRY = """## Glossary
+
+| term | 한국어 |
+|---|---|
+| `--not-an-item` | x |
+
+## Try it yourself
+
+1. Set `--set TOTAL_STEPS=20000`: how far does DQN get?
+2. Try `--clip-norm none --set X=1` and compare
+   with `--lr 0.05`.
+- Try `--set CLIP_NORM=0.5` or ``--set CLIP_NORM=5.0``: which fraction is clipped?
+* Read `CLIP_NORM = None` in the code (no rerun here).
+3. Set `--set "SEEDS=(3, 4)"`.
+
+## Next section
+
+- `--set OUTSIDE=1` is not in the Try it yourself section
+"""
+
+
+def test_try_section_stops_at_the_next_heading():
+    nb = _nb(nbformat.v4.new_markdown_cell("# Title\n\nno exercises"), nbformat.v4.new_markdown_cell(TRY),
+             _code("print('Try it yourself')"))
+    sections = ak.try_sections(nb)
+    assert len(sections) == 1
+    assert sections[0].startswith("## Try it yourself") and "OUTSIDE" not in sections[0] and "Glossary" not in sections[0]
+
+
+def test_items_join_continuation_lines():
+    items = ak.list_items(ak.try_sections(_nb(nbformat.v4.new_markdown_cell(TRY)))[0])
+    assert items == ["Set `--set TOTAL_STEPS=20000`: how far does DQN get?",
+                     "Try `--clip-norm none --set X=1` and compare with `--lr 0.05`.",
+                     "Try `--set CLIP_NORM=0.5` or ``--set CLIP_NORM=5.0``: which fraction is clipped?",
+                     "Read `CLIP_NORM = None` in the code (no rerun here).",
+                     'Set `--set "SEEDS=(3, 4)"`.']
+
+
+def test_code_spans():
+    assert ak.code_spans("a `x` b ``y ` z`` c ` padded ` d") == ["x", "y ` z", "padded"]
+    assert ak.code_spans("no spans here") == []
+
+
+def test_item_reruns_join_spans_unless_they_set_the_same_thing_again():
+    assert ak.item_reruns("Set `--set TOTAL_STEPS=20000`: how far?") == [["--set", "TOTAL_STEPS=20000"]]
+    assert ak.item_reruns("Try `--clip-norm none --set X=1` and `--lr 0.05`") == [
+        ["--clip-norm", "none", "--set", "X=1", "--lr", "0.05"]]
+    assert ak.item_reruns("Try `--set CLIP_NORM=0.5` or `--clip-norm 5.0` or `--set CLIP_NORM=None`") == [
+        ["--set", "CLIP_NORM=0.5"], ["--clip-norm", "5.0"], ["--set", "CLIP_NORM=None"]]
+    assert ak.item_reruns('Set `--set "SEEDS=(3, 4)"`') == [["--set", "SEEDS=(3, 4)"]]
+    assert ak.item_reruns("Read `CLIP_NORM = None`") == []
+
+
+def test_reruns_number_and_commands():
+    nb = _nb(nbformat.v4.new_markdown_cell(TRY))
+    runs = ak.reruns(nb, ROOT / "notebooks" / "03_dqn_loss_surface.ipynb")
+    assert [(r.item_number, r.number) for r in runs] == [(1, 1), (2, 2), (3, 3), (3, 4), (5, 5)]
+    assert runs[4].command == ["python", "scripts/run_series.py", "notebooks/03_dqn_loss_surface.ipynb",
+                               "--set", "SEEDS=(3, 4)", "--out", "runs/answer_key/03_dqn_loss_surface/5"]
+
+
+def test_verdict_extraction():
+    stdout = ("03_dqn.ipynb: TOTAL_STEPS not a parameter here, not set\nshown: DQN solves it\n"
+              "  shown: indented is not a verdict\n\x1b[0mnot shown with these settings: x, because y\n"
+              "03_dqn.ipynb: 200 s, 0.3 MB, 9 figures -> runs/x/img\n")
+    assert ak.verdict_lines(stdout) == ["shown: DQN solves it", "not shown with these settings: x, because y"]
+    nb = _nb(_code("print()"), _code("print()"))
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="shown: a\nother\n"),
+                           nbformat.v4.new_output("execute_result", data={"text/plain": "'shown: not a print'"})]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text=["not shown with these settings: b\n"])]
+    assert rs.verdicts(nb) == ["shown: a", "not shown with these settings: b"]
+
+
+def test_verdict_table_marks_what_changed():
+    rows = ak.verdict_table(["shown: a", "shown: b | c", "shown: d"], ["shown: a", "not shown with these settings: b", "shown: d"])
+    assert rows[2] == "| shown: a | (same) |"
+    assert rows[3] == "| shown: b \\| c | **not shown with these settings: b** |"
+    assert rows[4] == "| shown: d | (same) |"
+
+
+def test_partial_regeneration_keeps_other_sections_and_includes_quizzes(tmp_path):
+    nbdir, docs = tmp_path / "notebooks", tmp_path / "docs"
+    nbdir.mkdir(), docs.mkdir()
+    for stem in ["01_a", "02_b"]:
+        nbformat.write(_nb(nbformat.v4.new_markdown_cell(f"# Lesson {stem}"), nbformat.v4.new_markdown_cell(TRY)),
+                       nbdir / f"{stem}.ipynb")
+    (docs / "quiz_answers_01.md").write_text("# Quiz 01\n\n1. **Answer** one\n")
+    old = ak.render(sorted(nbdir.glob("*.ipynb")), {"01": ["old 01 block"], "02": ["old 02 block"]}, docs)
+    assert "old 02 block" in old and "### Quiz answers" in old and "### Quiz 01" in old
+    blocks = ak.kept_blocks(old)
+    assert blocks == {"01": ["old 01 block"], "02": ["old 02 block"]}
+    blocks["01"] = ["new 01 block"]
+    new = ak.render(sorted(nbdir.glob("*.ipynb")), blocks, docs)
+    assert "new 01 block" in new and "old 02 block" in new and "old 01 block" not in new
+    assert new.index("## Lesson 01_a") < new.index("new 01 block") < new.index("## Lesson 02_b")
+
+
+def test_answer_key_end_to_end_on_the_fixture(tmp_path):
+    """The fixture's items through the real runner into a key: the dry run lists all four items' reruns,
+    the real run (on two of them, to stay quick) records verdicts, a failure and an item with no command."""
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    (nbdir / "01_params.ipynb").write_bytes(FIXTURE.read_bytes())
+    key = tmp_path / "docs" / "answer_key.md"
+    dry = subprocess.run([sys.executable, str(ROOT / "scripts" / "answer_key.py"), "--notebook-dir", str(nbdir),
+                          "--key", str(key), "--dry-run"], capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0 and "4 items, 4 reruns" in dry.stdout and not key.exists()
+    assert "--set 'TUPLE_P=(3, 4)' --clip-norm none --set LR=0.5 --out" in dry.stdout
+    nb = nbformat.read(nbdir / "01_params.ipynb", as_version=4)
+    nb.cells[-1].source = ("## Try it yourself\n\n1. Set `--set INT_P=2`.\n2. Try `--set STR_P=fail`.\n"
+                           "3. Read the code (no command).\n")
+    nbformat.write(nb, nbdir / "01_params.ipynb")
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "answer_key.py"), "--notebook-dir", str(nbdir),
+                           "--key", str(key), "--runs", str(tmp_path / "runs")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = key.read_text()
+    assert "**shown: INT_P was changed**" in text                 # item 1 changes the verdict
+    assert "The rerun **failed**" in text and "RuntimeError: asked to fail" in text   # item 2
+    assert "_No command to rerun" in text                          # item 3
+    assert text.count("Run time: ") == 2

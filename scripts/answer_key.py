@@ -1,0 +1,412 @@
+"""Regenerate the teacher's answer key, docs/answer_key.md, by rerunning every "Try it yourself" item.
+
+    python scripts/answer_key.py                  # every notebook (long: one notebook run per item)
+    python scripts/answer_key.py --notebooks 01   # only notebook 01; the other sections are kept
+    python scripts/answer_key.py --dry-run        # list the reruns, run nothing
+
+Where the reruns come from: each notebook's markdown cell(s) containing "Try it yourself". In that
+section every list item (``-``, ``*``, ``1.``) with an inline code span starting with ``--`` is rerun
+through the main job,
+
+    python scripts/run_series.py notebooks/<notebook> <the span's arguments> --out runs/answer_key/<stem>/<k>
+
+An item's spans run together as one rerun (``--clip-norm none`` and ``--set LR=0.05`` in one item:
+one run with both); a span that sets a parameter the item already set starts another rerun
+(``--set CLIP_NORM=0.5`` or ``--set CLIP_NORM=5.0``: two runs).
+
+For every rerun the key records the item, the exact command, the verdict lines the rerun printed
+(``shown: ...`` / ``not shown ...``) beside the committed notebook's, and the run time. Per notebook
+it also includes ``docs/quiz_answers_<nn>.md`` and ``docs/answer_key_notes_<nn>.md`` (a teacher's notes
+on surprising answers) when they exist. The file is rewritten after each rerun, so an interrupted run
+leaves the finished items in place.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import difflib
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_series import VERDICT_PREFIXES, verdicts
+
+KEY = ROOT / "docs" / "answer_key.md"
+RUNS = Path("runs") / "answer_key"
+TRY = "Try it yourself"
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+FLAG_PARAMETER = {"--clip-norm": "CLIP_NORM", "--lr": "LR", "--lr-schedule": "LR_SCHEDULE", "--seed": "SEED"}
+
+
+# ------------------------------------------------------------------------------------------- parsing
+
+def cell_text(cell) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _heading(line: str) -> int:
+    """Markdown heading level of ``line`` (0 when it is not a heading)."""
+    m = re.match(r"^ {0,3}(#{1,6})(\s|$)", line)
+    return len(m.group(1)) if m else 0
+
+
+def try_sections(nb) -> list[str]:
+    """The "Try it yourself" text of every markdown cell that has one: from the line naming it to the
+    next heading of the same or a higher level (or the end of the cell)."""
+    sections = []
+    for cell in nb["cells"]:
+        if cell.get("cell_type") != "markdown":
+            continue
+        lines = cell_text(cell).splitlines()
+        starts = [i for i, ln in enumerate(lines) if TRY.lower() in ln.lower()]
+        if not starts:
+            continue
+        start = starts[0]
+        level = _heading(lines[start]) or 7
+        end = next((j for j in range(start + 1, len(lines)) if 0 < _heading(lines[j]) <= level), len(lines))
+        sections.append("\n".join(lines[start:end]))
+    return sections
+
+
+ITEM = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(.*)$")
+
+
+def list_items(text: str) -> list[str]:
+    """The list items of a markdown text, each joined onto one line (nested items are items too)."""
+    items: list[list[str]] = []
+    open_item = False
+    blank = False
+    for line in text.splitlines():
+        m = ITEM.match(line)
+        if m:
+            items.append([m.group(2).strip()])
+            open_item, blank = True, False
+        elif not line.strip():
+            blank = True
+        elif open_item and not _heading(line) and (not blank or line.startswith(("  ", "\t"))):
+            items[-1].append(line.strip())
+            blank = False
+        else:
+            open_item = False
+    return [" ".join(parts) for parts in items]
+
+
+SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
+
+
+def code_spans(text: str) -> list[str]:
+    """Inline code spans of a markdown text (CommonMark: one leading and trailing space stripped)."""
+    spans = []
+    for m in SPAN.finditer(text):
+        s = m.group(2).replace("\n", " ")
+        if len(s) > 2 and s.startswith(" ") and s.endswith(" ") and s.strip():
+            s = s[1:-1]
+        spans.append(s)
+    return spans
+
+
+def _keys(args: list[str]) -> list[str]:
+    """What a list of run_series arguments sets: parameter names for --set and the named flags, else the flag."""
+    keys = []
+    for i, a in enumerate(args):
+        if a == "--set" and i + 1 < len(args):
+            keys.append(args[i + 1].partition("=")[0].strip())
+        elif a.startswith("--set="):
+            keys.append(a[len("--set="):].partition("=")[0].strip())
+        elif a.startswith("--"):
+            flag = a.partition("=")[0]
+            keys.append(FLAG_PARAMETER.get(flag, flag))
+    return keys
+
+
+def item_reruns(item: str) -> list[list[str]]:
+    """The reruns one item asks for: its ``--`` code spans as argument lists, spans joined into one
+    rerun unless a span sets something the rerun already sets (then it starts another)."""
+    runs: list[list[str]] = []
+    seen: set[str] = set()
+    for span in code_spans(item):
+        if not span.lstrip().startswith("--"):
+            continue
+        args = shlex.split(span)
+        keys = set(_keys(args))
+        if not runs or keys & seen:
+            runs.append([])
+            seen = set()
+        runs[-1] += args
+        seen |= keys
+    return runs
+
+
+def strip_markdown(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@dataclass
+class Rerun:
+    item: str                        # the item's text
+    args: list[str]                  # run_series arguments from the item
+    item_number: int                 # the item's place in the notebook's list, from 1
+    number: int                      # k in runs/answer_key/<stem>/<k>
+    command: list[str] = field(default_factory=list)
+    verdicts: list[str] | None = None
+    seconds: float | None = None
+    load: float | None = None
+    failed: str | None = None        # the error, when the rerun failed
+
+
+def try_items(nb) -> list[str]:
+    """Every list item of the notebook's "Try it yourself" sections, in order."""
+    return [strip_markdown(item) for section in try_sections(nb) for item in list_items(section)]
+
+
+def reruns(nb, notebook: Path, runs_dir: Path = RUNS) -> list[Rerun]:
+    """Every rerun the notebook's "Try it yourself" items ask for, numbered from 1, with its command."""
+    out: list[Rerun] = []
+    rel = _rel(notebook)
+    for n, item in enumerate(try_items(nb), 1):
+        for args in item_reruns(item):
+            k = len(out) + 1
+            run = Rerun(item=item, args=args, item_number=n, number=k)
+            run.command = ["python", "scripts/run_series.py", rel, *args,
+                           "--out", (runs_dir / notebook.stem / str(k)).as_posix()]
+            out.append(run)
+    return out
+
+
+def verdict_lines(stdout: str) -> list[str]:
+    """Verdict lines in a rerun's printed output."""
+    return [ln.rstrip() for ln in ANSI.sub("", stdout).splitlines() if ln.startswith(VERDICT_PREFIXES)]
+
+
+def error_summary(stderr: str, lines: int = 6) -> str:
+    """The last lines of an error message, without terminal colours."""
+    text = [ln.rstrip() for ln in ANSI.sub("", stderr).splitlines() if ln.strip() and "WARNING |" not in ln]
+    return "\n".join(text[-lines:])
+
+
+def _rel(path: Path | str) -> str:
+    path = (ROOT / path).resolve()
+    try:
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+# ------------------------------------------------------------------------------------------- running
+
+def run(rerun: Rerun) -> Rerun:
+    """Execute one rerun through scripts/run_series.py and record what it printed and how long it took."""
+    env = dict(os.environ, LOSSURF_PROGRESS="0")
+    rerun.load = os.getloadavg()[0]
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, *rerun.command[1:]], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    rerun.seconds = time.perf_counter() - t
+    rerun.verdicts = verdict_lines(done.stdout)
+    if done.returncode != 0:
+        rerun.failed = error_summary(done.stderr) or error_summary(done.stdout) or f"exit status {done.returncode}"
+    return rerun
+
+
+def rounded(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(5, round(seconds / 5) * 5):.0f} s"
+    return f"{round(seconds / 60):.0f} min"
+
+
+# ----------------------------------------------------------------------------------------- rendering
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|") if text else "—"
+
+
+def verdict_table(committed: list[str], rerun: list[str]) -> list[str]:
+    """Committed notebook's verdicts beside the rerun's, aligned; unchanged lines say so."""
+    rows = ["| committed notebook | this rerun |", "|---|---|"]
+    sm = difflib.SequenceMatcher(a=committed, b=rerun, autojunk=False)
+    for op, i1, i2, j1, j2 in sm.get_opcodes():
+        if op == "equal":
+            rows += [f"| {_cell(a)} | (same) |" for a in committed[i1:i2]]
+        else:
+            a, b = committed[i1:i2], rerun[j1:j2]
+            for n in range(max(len(a), len(b))):
+                left = a[n] if n < len(a) else ""
+                right = f"**{b[n]}**" if n < len(b) else ""
+                rows.append(f"| {_cell(left)} | {_cell(right)} |")
+    return rows
+
+
+def render_runs(notebook: Path, texts: list[str], items: list[Rerun], committed: list[str]) -> list[str]:
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", _rel(notebook)], cwd=ROOT,
+                            capture_output=True, text=True, check=False).stdout.strip() or "uncommitted"
+    intro = (f"Measured {when} against `{_rel(notebook)}` as of commit `{commit}`; every rerun starts from the "
+             f"notebook's own parameters and changes only what its command says. Bold: a verdict that differs "
+             f"from the committed notebook's. The rerun notebooks and figures are in "
+             f"`runs/answer_key/{notebook.stem}/<k>/` (not committed).")
+    lines = [intro, ""]
+    if not texts:
+        lines += ["_The notebook has no \"Try it yourself\" list._", ""]
+    for n, text in enumerate(texts, 1):
+        lines += [f"#### Item {n}: {text}", ""]
+        mine = [r for r in items if r.item_number == n]
+        if not mine:
+            lines += ["_No command to rerun: the item has no code span starting with `--`._", ""]
+        for r in mine:
+            lines += _rerun_lines(r, committed)
+    return lines
+
+
+def _rerun_lines(r: Rerun, committed: list[str]) -> list[str]:
+    lines = [f"**Rerun {r.number}**: `{shlex.join(r.command)}`", ""]
+    if r.seconds is None:
+        return lines + ["_Not rerun yet._", ""]
+    load = f" (load average {r.load:.1f} at its start, 2-core CPU)" if r.load is not None else ""
+    lines += [f"Run time: {rounded(r.seconds)}{load}.", ""]
+    if r.failed:
+        lines += ["The rerun **failed**:", "", "```", r.failed, "```", ""]
+    if not committed and not r.verdicts:
+        return lines + ["_Neither the committed notebook nor the rerun printed a verdict line._", ""]
+    return lines + verdict_table(committed, r.verdicts or []) + [""]
+
+
+def notebook_number(notebook: Path) -> str:
+    return notebook.stem.split("_")[0]
+
+
+def notebook_title(nb, notebook: Path) -> str:
+    for cell in nb["cells"]:
+        if cell.get("cell_type") == "markdown":
+            for ln in cell_text(cell).splitlines():
+                if _heading(ln) == 1:
+                    return ln.lstrip("# ").strip()
+    return notebook.stem
+
+
+def include(path: Path, heading: str, shift: int = 2) -> list[str]:
+    """A markdown file under ``heading``, its own headings moved ``shift`` levels down."""
+    if not path.is_file():
+        return []
+    out = [heading, "", f"_From [`{path.name}`]({path.name})._", ""]
+    for ln in path.read_text().splitlines():
+        level = _heading(ln)
+        out.append("#" * min(6, level + shift) + ln.lstrip()[level:] if level else ln)
+    return out + [""]
+
+
+def begin(nn: str) -> str:
+    return f"<!-- answer-key {nn} reruns: begin -->"
+
+
+def end(nn: str) -> str:
+    return f"<!-- answer-key {nn} reruns: end -->"
+
+
+def kept_blocks(text: str) -> dict[str, list[str]]:
+    """The rerun blocks of an existing answer key, by notebook number."""
+    blocks = {}
+    for m in re.finditer(r"<!-- answer-key (\w+) reruns: begin -->\n(.*?)<!-- answer-key \1 reruns: end -->", text, re.DOTALL):
+        blocks[m.group(1)] = m.group(2).rstrip("\n").split("\n")
+    return blocks
+
+
+def render(notebooks: list[Path], blocks: dict[str, list[str]], docs: Path) -> str:
+    import nbformat
+
+    intro = ("Every \"Try it yourself\" item of the notebooks, rerun through the main job "
+             "(`scripts/run_series.py ... --set ... --out ...`) and recorded here with the verdicts it printed, "
+             "beside the committed notebook's, so you see what the change does before the class tries it. "
+             "Regenerate with one command from the repository root:")
+    timing = ("Run times are wall-clock on the machine that generated the key (its load is given); "
+              "a notebook's verdicts are its own `shown: ...` / `not shown with these settings: ...` lines.")
+    lines = ["# Teacher's answer key — measured, not guessed", "", intro, "",
+             "```bash", "python scripts/answer_key.py                  # every notebook, one run per item",
+             "python scripts/answer_key.py --notebooks 01   # one notebook; the others' sections are kept",
+             "python scripts/answer_key.py --dry-run        # list the commands only", "```", "",
+             timing, ""]
+    for notebook in notebooks:
+        nn = notebook_number(notebook)
+        nb = nbformat.read(notebook, as_version=4)
+        link = Path(os.path.relpath(notebook.resolve(), docs.resolve())).as_posix()
+        lines += [f"## {notebook_title(nb, notebook)}", "", f"Notebook: [`{_rel(notebook)}`]({link})", "",
+                  "### Try it yourself, rerun", "", begin(nn)]
+        lines += blocks.get(nn) or [f"_Not generated yet: `python scripts/answer_key.py --notebooks {nn}`._"]
+        lines += [end(nn), ""]
+        lines += include(docs / f"answer_key_notes_{nn}.md", "### Teacher's notes")
+        lines += include(docs / f"quiz_answers_{nn}.md", "### Quiz answers")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+def select(patterns: list[str] | None, notebook_dir: Path) -> list[Path]:
+    every = sorted(notebook_dir.glob("*.ipynb"))
+    if not patterns:
+        return every
+    chosen = []
+    for p in patterns:
+        hits = [nb for nb in every if nb.stem == Path(p).stem or nb.stem.startswith(p) or nb.name == Path(p).name]
+        if not hits:
+            raise SystemExit(f"--notebooks {p}: no such notebook in {_rel(notebook_dir)} "
+                             f"({', '.join(nb.stem for nb in every)})")
+        chosen += [h for h in hits if h not in chosen]
+    return chosen
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Rerun every 'Try it yourself' item and write docs/answer_key.md.")
+    ap.add_argument("--notebooks", nargs="+", metavar="NN", help="only these notebooks (01, 02_qnetwork..., or a path)")
+    ap.add_argument("--dry-run", action="store_true", help="list the reruns, run nothing, write nothing")
+    ap.add_argument("--key", default=str(KEY), help="the answer key to write (default docs/answer_key.md)")
+    ap.add_argument("--notebook-dir", default=str(ROOT / "notebooks"), help="where the notebooks are (default notebooks/)")
+    ap.add_argument("--runs", default=str(RUNS), help="where the reruns go (default runs/answer_key)")
+    args = ap.parse_args(argv)
+
+    import nbformat
+
+    notebook_dir = Path(args.notebook_dir).resolve()
+    every = sorted(notebook_dir.glob("*.ipynb"))
+    chosen = select(args.notebooks, notebook_dir)
+    key = Path(args.key)
+    blocks = kept_blocks(key.read_text()) if key.is_file() else {}
+    plans = {}
+    for notebook in chosen:
+        nb = nbformat.read(notebook, as_version=4)
+        plans[notebook] = (try_items(nb), reruns(nb, notebook, Path(args.runs)), verdicts(nb))
+        print(f"{notebook.name}: {len(plans[notebook][0])} items, {len(plans[notebook][1])} reruns", flush=True)
+        for r in plans[notebook][1]:
+            print(f"  {r.number}. {shlex.join(r.command)}", flush=True)
+    if args.dry_run:
+        return 0
+
+    def write():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_text(render(every, blocks, key.parent))
+
+    failures = 0
+    for notebook, (texts, items, committed) in plans.items():
+        nn = notebook_number(notebook)
+        blocks[nn] = render_runs(notebook, texts, items, committed)
+        write()
+        for r in items:
+            print(f"{notebook.stem} rerun {r.number}: {shlex.join(r.args)} ...", flush=True)
+            run(r)
+            failures += bool(r.failed)
+            print(f"  {rounded(r.seconds)}{', FAILED' if r.failed else ''}", flush=True)
+            for line in r.verdicts:
+                print(f"  {line}", flush=True)
+            blocks[nn] = render_runs(notebook, texts, items, committed)
+            write()
+    print(f"wrote {_rel(key)}" + (f" ({failures} reruns failed: see the key)" if failures else ""), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import difflib
+import hashlib
+import json
 import os
 import re
 import shlex
@@ -160,6 +162,29 @@ class Rerun:
     seconds: float | None = None
     load: float | None = None
     failed: str | None = None        # the error, when the rerun failed
+    when: str | None = None          # when it ran (UTC)
+    source: str | None = None        # sha1 of the notebook file it reran
+
+    def record(self) -> str:
+        """The measured result as an HTML comment (invisible on GitHub), so ``--resume`` can reuse it."""
+        data = {k: getattr(self, k) for k in ("command", "verdicts", "seconds", "load", "failed", "when", "source")}
+        return "<!-- rerun-record " + json.dumps(data, ensure_ascii=False).replace("--", "\\u002d\\u002d") + " -->"
+
+
+RECORD = re.compile(r"<!-- rerun-record (\{.*?\}) -->")
+
+
+def records(lines: list[str]) -> dict[str, dict]:
+    """Measured reruns in an existing key's block, by command."""
+    out = {}
+    for m in RECORD.finditer("\n".join(lines)):
+        data = json.loads(m.group(1))
+        out[shlex.join(data["command"])] = data
+    return out
+
+
+def file_sha(path: Path) -> str:
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
 def try_items(nb) -> list[str]:
@@ -206,6 +231,7 @@ def run(rerun: Rerun) -> Rerun:
     """Execute one rerun through scripts/run_series.py and record what it printed and how long it took."""
     env = dict(os.environ, LOSSURF_PROGRESS="0")
     rerun.load = os.getloadavg()[0]
+    rerun.when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     t = time.perf_counter()
     done = subprocess.run([sys.executable, *rerun.command[1:]], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     rerun.seconds = time.perf_counter() - t
@@ -247,7 +273,10 @@ def render_runs(notebook: Path, texts: list[str], items: list[Rerun], committed:
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", _rel(notebook)], cwd=ROOT,
                             capture_output=True, text=True, check=False).stdout.strip() or "uncommitted"
-    intro = (f"Measured {when} against `{_rel(notebook)}` as of commit `{commit}`; every rerun starts from the "
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", _rel(notebook)], cwd=ROOT,
+                           capture_output=True, check=False).returncode != 0
+    commit += " plus uncommitted changes" if dirty and commit != "uncommitted" else ""
+    intro = (f"Generated {when} from `{_rel(notebook)}` as of commit `{commit}`; every rerun starts from the "
              f"notebook's own parameters and changes only what its command says. Bold: a verdict that differs "
              f"from the committed notebook's. The rerun notebooks and figures are in "
              f"`runs/answer_key/{notebook.stem}/<k>/` (not committed).")
@@ -268,8 +297,8 @@ def _rerun_lines(r: Rerun, committed: list[str]) -> list[str]:
     lines = [f"**Rerun {r.number}**: `{shlex.join(r.command)}`", ""]
     if r.seconds is None:
         return lines + ["_Not rerun yet._", ""]
-    load = f" (load average {r.load:.1f} at its start, 2-core CPU)" if r.load is not None else ""
-    lines += [f"Run time: {rounded(r.seconds)}{load}.", ""]
+    load = f", load average {r.load:.1f} at its start on a 2-core CPU" if r.load is not None else ""
+    lines += [r.record(), f"Run time: {rounded(r.seconds)} (measured {r.when}{load}).", ""]
     if r.failed:
         lines += ["The rerun **failed**:", "", "```", r.failed, "```", ""]
     if not committed and not r.verdicts:
@@ -367,6 +396,8 @@ def main(argv=None) -> int:
     ap.add_argument("--key", default=str(KEY), help="the answer key to write (default docs/answer_key.md)")
     ap.add_argument("--notebook-dir", default=str(ROOT / "notebooks"), help="where the notebooks are (default notebooks/)")
     ap.add_argument("--runs", default=str(RUNS), help="where the reruns go (default runs/answer_key)")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep reruns the existing key already measured on the same notebook file (same command)")
     args = ap.parse_args(argv)
 
     import nbformat
@@ -393,10 +424,21 @@ def main(argv=None) -> int:
     failures = 0
     for notebook, (texts, items, committed) in plans.items():
         nn = notebook_number(notebook)
+        sha = file_sha(notebook)
+        done = records(blocks.get(nn, [])) if args.resume else {}
+        for r in items:
+            old = done.get(shlex.join(r.command))
+            if old and old.get("source") == sha and old.get("seconds") is not None:
+                for k in ("verdicts", "seconds", "load", "failed", "when", "source"):
+                    setattr(r, k, old.get(k))
         blocks[nn] = render_runs(notebook, texts, items, committed)
         write()
         for r in items:
+            if r.seconds is not None:
+                print(f"{notebook.stem} rerun {r.number}: kept from {r.when}", flush=True)
+                continue
             print(f"{notebook.stem} rerun {r.number}: {shlex.join(r.args)} ...", flush=True)
+            r.source = sha
             run(r)
             failures += bool(r.failed)
             print(f"  {rounded(r.seconds)}{', FAILED' if r.failed else ''}", flush=True)

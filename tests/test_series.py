@@ -262,3 +262,10 @@ def test_answer_key_end_to_end_on_the_fixture(tmp_path):
     assert "The rerun **failed**" in text and "RuntimeError: asked to fail" in text   # item 2
     assert "_No command to rerun" in text                          # item 3
     assert text.count("Run time: ") == 2
+    kept = ak.records(ak.kept_blocks(text)["01"])
+    assert [d["verdicts"] for d in kept.values()] == [["shown: INT_P was changed"], []]
+    again = subprocess.run([sys.executable, str(ROOT / "scripts" / "answer_key.py"), "--notebook-dir", str(nbdir),
+                            "--key", str(key), "--runs", str(tmp_path / "runs"), "--resume"],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and again.stdout.count("kept from") == 2       # --resume reruns nothing
+    assert key.read_text().count("**shown: INT_P was changed**") == 1

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import colors as mcolors
 
-from .plots import CMAP, TRAJ_COLORS, finite_values
+from .plots import CMAP, TRAJ_COLORS, finite_values, log_colorbar, series_style
 from .report import fmt
 
 
@@ -47,18 +47,20 @@ def plane_with_paths(plane, paths, ax, *, log: bool = True, title: str | None = 
         aa, bb = np.meshgrid(a, b, indexing="ij")
         ax.plot(aa[bad], bb[bad], "x", color="#d62728", markersize=4, label=f"{int(bad.sum())} diverged points")
     for k, (p, o) in enumerate(zip(paths, own)):
-        c = TRAJ_COLORS[k % len(TRAJ_COLORS)]
-        ax.plot(p.coords[:, 0], p.coords[:, 1], "-", color=c, linewidth=1.4, label=p.label or None)
+        st = series_style(k)         # each run its own dash and dot shape: one run's dots under another's still show
+        c = st["color"]
+        ax.plot(p.coords[:, 0], p.coords[:, 1], color=c, linestyle=st["linestyle"], linewidth=1.4,
+                marker=st["marker"], markersize=5, markerfacecolor="none", label=p.label or None, zorder=3 + 0.1 * k)
         ax.scatter(p.coords[:, 0], p.coords[:, 1], c=tf(np.where(o > 0, o, np.nan)), cmap=CMAP, norm=norm,
-                   s=22, edgecolors=c, linewidths=0.9, zorder=3)
-        ax.plot(*p.coords[0, :2], "s", color=c, markersize=8, markeredgecolor="k", zorder=4)
-        ax.plot(*p.coords[-1, :2], "*", color=c, markersize=15, markeredgecolor="k", zorder=4)
+                   s=26 if k == 0 else 18, marker=st["marker"], edgecolors=c, linewidths=1.0, zorder=3.5 + 0.1 * k)
+        ax.plot(*p.coords[0, :2], "s", color=c, markersize=8, markeredgecolor="k", zorder=5)
+        ax.plot(*p.coords[-1, :2], "*", color=c, markersize=15, markeredgecolor="k", zorder=5 + 0.1 * k)
         if annotate:
             right = p.coords[-1, 0] > (a[0] + a[-1]) / 2
             high = p.coords[-1, 1] > (b[0] + b[-1]) / 2 or k % 2
             ax.annotate(f"{p.label.split(':')[0]} end: loss {fmt(o[-1])}", p.coords[-1, :2],
                         xytext=(-12 if right else 12, -18 if high else 10), ha="right" if right else "left",
-                        textcoords="offset points", fontsize=8, color="k",
+                        textcoords="offset points", color="k",
                         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": c, "alpha": 0.9}, zorder=5)
     for axis, setter, vals in (("x", ax.set_xscale, a), ("y", ax.set_yscale, b)):
         if axis in symlog:
@@ -68,11 +70,14 @@ def plane_with_paths(plane, paths, ax, *, log: bool = True, title: str | None = 
     ax.set_ylim(b[0], b[-1])
     ax.set_xlabel("direction 1 (distance)")
     ax.set_ylabel("direction 2 (distance)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(loc="lower right", title="\u25a0 start  \u2605 end", title_fontsize="medium", labelspacing=0.3,
+              handlelength=1.8, borderpad=0.3)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     if colorbar:
-        ax.figure.colorbar(cs, ax=ax, label=("log10 loss" if log else "loss") + " (background and dots)")
+        cb = ax.figure.colorbar(cs, ax=ax, label=("loss (log scale)" if log else "loss") + ", background and dots")
+        if log:
+            log_colorbar(cb, lo, hi)
     return norm
 
 
@@ -86,7 +91,7 @@ def schedule_grid(runs: dict, final_loss: dict, smooth: int = 10):
         c = TRAJ_COLORS[k % len(TRAJ_COLORS)]
         axes[0, k].plot(a["lr"], color=c)
         axes[0, k].set_yscale("log")
-        axes[0, k].set_title(f"{name}\nfinal loss {fmt(final_loss[name])}", fontsize=9)
+        axes[0, k].set_title(f"{name}\nfinal loss {fmt(final_loss[name])}")
         loss = a["loss"]
         axes[1, k].plot(loss, color=c, alpha=0.25, linewidth=0.7)
         if len(loss) >= smooth:
@@ -114,6 +119,6 @@ def layer_bars(values: dict, ax, ylabel: str, title: str | None = None):
     ax.set_xlabel("layer (1 = next to the input)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
+    ax.legend()
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)

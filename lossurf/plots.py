@@ -1,20 +1,59 @@
 """Pictures of surfaces and of training: every function draws on matplotlib and returns (fig, ax).
 
 Diverged points (NaN/Inf loss) are never dropped silently: they are masked, hatched in red and
-counted in the title.
+counted in the title; a surface with nothing to colour (constant, or every point diverged) says so in
+the panel.
+
+One style for every figure (``style()``), made for GitHub, which shows notebooks and READMEs about
+900 px wide:
+
+* **sharp**: figures render at 150 dpi, capped at 1,800 px wide (twice the 900 px they are shown at),
+  so they stay crisp on high-density screens and PNGs stay small;
+* **legible**: text drawn at ``s`` points in a figure ``w`` inches wide is shown at
+  ``s / 72 * min(dpi, 900 / w)`` px; before a figure is rendered every text smaller than 10 px by that
+  rule is raised to it (``fit_text``): 0.8 pt per inch of width past 6 inches (a 16-inch figure needs
+  12.8 pt), and the layout is redone;
+* **log colour scales ticked in real values** (0.1, 0.2, 0.5, 1, ...), never in their log10;
+* **overlapping series stay distinguishable**: each series has its own colour, dash pattern and
+  (hollow) marker shape (``series_style``), end stars draw above the centre ring;
+* **the same value has the same colour** in every view of one figure (3-D surface unshaded, one
+  Normalize shared by the 3-D surface, the contour and the heatmap).
 """
 from __future__ import annotations
+
+import io
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import colors as mcolors
+from matplotlib import ticker
+from matplotlib.text import Text
 
+from .report import fmt
 from .surface import SurfaceResult
 
 CMAP = "viridis"
 DIVERGED = "#d62728"
 FIGSIZE = (5.2, 4.2)
 TRAJ_COLORS = ("#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+TRAJ_LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)))
+TRAJ_MARKERS = ("o", "^", "D", "v", "h", "X")   # no square or star: those mark starts and ends
+
+DISPLAY_PX = 900      # the width GitHub shows a notebook's or README's figure at
+MIN_TEXT_PX = 10      # the smallest text, in px at that width
+RENDER_DPI = 150      # PNG resolution ...
+MAX_PX = 1800         # ... capped at twice the display width
+FIGURE_DPI = 72       # matplotlib's figure.dpi: only the "<Figure size WxH>" text of stored outputs uses it
+
+
+def series_style(k: int, hollow: bool = True) -> dict:
+    """Colour, dash pattern and marker of series ``k``: two series never look alike even when one
+    hides under the other (use with ``ax.plot(..., **series_style(k))``)."""
+    c = TRAJ_COLORS[k % len(TRAJ_COLORS)]
+    return {"color": c, "linestyle": TRAJ_LINESTYLES[k % len(TRAJ_LINESTYLES)],
+            "marker": TRAJ_MARKERS[k % len(TRAJ_MARKERS)], "markerfacecolor": "none" if hollow else c,
+            "markeredgecolor": c, "zorder": 2 + 0.1 * k}
 
 
 def _ax(ax=None, projection=None, figsize=FIGSIZE):
@@ -25,7 +64,7 @@ def _ax(ax=None, projection=None, figsize=FIGSIZE):
 
 
 def _label(metric: str, log: bool) -> str:
-    return f"log10 {metric}" if log else metric
+    return f"{metric} (log scale)" if log else metric
 
 
 def finite_values(result: SurfaceResult, metric: str = "loss", log: bool = False):
@@ -41,6 +80,50 @@ def finite_values(result: SurfaceResult, metric: str = "loss", log: bool = False
     return np.ma.masked_array(z, hidden), bad
 
 
+# ------------------------------------------------------------------------------------ log colour scales
+
+def real_label(v: float) -> str:
+    """A tick value as a short real number: 0.05, 0.2, 1, 30, 2e+04 -> '2e4'."""
+    if v == 0:
+        return "0"
+    s = f"{v:.3g}" if 1e-3 <= abs(v) < 1e5 else f"{v:.0e}"
+    return s.replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+
+
+def log_ticks(lo: float, hi: float, most: int = 8) -> np.ndarray:
+    """Real values for the ticks of a log10 axis from ``lo`` to ``hi`` (log10 units): decades, then
+    1-2-5, then 1..9 per decade, whichever first gives at least 3 ticks; plain steps on a short range."""
+    vlo, vhi = 10.0 ** lo, 10.0 ** hi
+    inside = lambda t: t[(t > 0) & (t >= vlo * (1 - 1e-9)) & (t <= vhi * (1 + 1e-9))]
+    t = np.array([])
+    for subs in ((1.0,), (1.0, 2.0, 5.0), tuple(range(1, 10))):
+        t = inside(ticker.LogLocator(10, subs=subs).tick_values(vlo, vhi))
+        if len(t) >= 3:
+            break
+    if len(t) < 3:
+        t = inside(ticker.MaxNLocator(4).tick_values(vlo, vhi))
+    if len(t) > most:
+        t = t[:: int(np.ceil(len(t) / most))]
+    return t
+
+
+def log_colorbar(cb, lo: float | None = None, hi: float | None = None) -> None:
+    """Tick a colour bar whose values are log10 of the quantity at real values (0.1, 0.2, 0.5, 1, ...)."""
+    if lo is None or hi is None:
+        lo, hi = cb.mappable.norm.vmin, cb.mappable.norm.vmax
+    t = log_ticks(lo, hi)
+    cb.set_ticks(np.log10(t), labels=[real_label(v) for v in t])
+    cb.ax.minorticks_off()
+
+
+def _log_axis(axis, lo: float, hi: float) -> None:
+    """The same real-valued ticks on a plain axis that holds log10 values (the 3-D surface's z)."""
+    t = log_ticks(lo, hi, most=6)
+    axis.set_ticks(np.log10(t), labels=[real_label(v) for v in t])
+
+
+# ---------------------------------------------------------------------------------- plane helpers
+
 def _need_ndim(result: SurfaceResult, ndim: int, fn: str) -> None:
     """A clear error when a line is given to a plane plot or the reverse."""
     if result.ndim != ndim:
@@ -55,7 +138,7 @@ def _title(ax, title: str | None, n_bad: int):
     if n_bad:
         text = f"{text}\n({n_bad} diverged points, hatched)" if text else f"{n_bad} diverged points (hatched)"
     if text:
-        ax.set_title(text, fontsize=10)
+        ax.set_title(text)
 
 
 def _hatch_diverged(ax, a, b, bad):
@@ -70,22 +153,73 @@ def _hatch_diverged(ax, a, b, bad):
                                edgecolor=DIVERGED, linewidth=0))
 
 
-def _norm(vmin, vmax):
-    return None if vmin is None else mcolors.Normalize(vmin=vmin, vmax=vmax)
+def _is_constant(v: np.ndarray) -> bool:
+    return v.size > 0 and float(v.max() - v.min()) <= 1e-12 * max(1.0, float(np.abs(v).max()))
 
+
+def color_limits(zs, vmin=None, vmax=None) -> tuple[float, float] | None:
+    """One (vmin, vmax) for the finite values of every masked array in ``zs``; a constant range is widened
+    around its value (so it has a colour, the middle one); None when nothing is finite."""
+    vals = np.concatenate([np.ma.asarray(z).compressed().ravel() for z in zs] or [np.array([])])
+    vals = vals[np.isfinite(vals)]
+    lo = float(vals.min()) if vmin is None and vals.size else vmin
+    hi = float(vals.max()) if vmax is None and vals.size else vmax
+    if lo is None or hi is None:
+        return None
+    if not hi > lo:
+        pad = max(abs(lo) * 0.05, 0.05)
+        lo, hi = lo - pad, hi + pad
+    return float(lo), float(hi)
+
+
+def surface_note(result: SurfaceResult, metric: str = "loss", log: bool = False) -> str | None:
+    """What a panel says instead of an empty picture: 'constant surface: loss = 0.693',
+    'all 961 points diverged', or None when the surface has something to colour."""
+    z, bad = finite_values(result, metric, log)
+    v = z.compressed()
+    if v.size == 0:
+        if bad.all():
+            return f"all {bad.size} points diverged"
+        return f"no positive {metric} to draw on a log scale" if log else f"no finite {metric}"
+    if _is_constant(v):
+        real = 10.0 ** v[0] if log else v[0]
+        extra = f" ({int(bad.sum())} diverged)" if bad.any() else ""
+        return f"constant surface: {metric} = {fmt(real)}{extra}"
+    return None
+
+
+def _note(ax, text: str | None) -> None:
+    if not text:
+        return
+    kw = {"ha": "center", "va": "center", "transform": ax.transAxes, "zorder": 10, "color": "k",
+          "fontsize": "large", "bbox": {"boxstyle": "round,pad=0.4", "fc": "white", "ec": "0.3", "alpha": 0.92}}
+    (ax.text2D if hasattr(ax, "text2D") else ax.text)(0.5, 0.5, text, **kw)
+
+
+def _colorbar(fig, mappable, ax, metric, log, lo, hi):
+    cb = fig.colorbar(mappable, ax=ax, label=_label(metric, log))
+    if log:
+        log_colorbar(cb, lo, hi)
+    else:
+        cb.set_ticks(ticker.MaxNLocator(6))
+    return cb
+
+
+# ------------------------------------------------------------------------------------------ plots
 
 def plot_line(results, metric: str = "loss", labels=None, ax=None, log: bool = False, title=None,
               xlabel: str = "step along the direction (alpha)"):
-    """One or more 1-D slices; diverged points marked with red crosses on the bottom axis."""
+    """One or more 1-D slices (each its own colour, dash and hollow marker); diverged points marked with
+    red crosses on the bottom axis."""
     results = [results] if isinstance(results, SurfaceResult) else list(results)
     for res in results:
         _need_ndim(res, 1, "plot_line")
     labels = labels or [None] * len(results)
     fig, ax = _ax(ax)
     n_bad = 0
-    for res, lab in zip(results, labels):
+    for k, (res, lab) in enumerate(zip(results, labels)):
         z, bad = finite_values(res, metric)
-        ax.plot(res.alphas, z.filled(np.nan), marker=".", label=lab)
+        ax.plot(res.alphas, z.filled(np.nan), label=lab, markersize=3.5, **series_style(k))
         n_bad += int(bad.sum())
         if bad.any():
             ax.plot(res.alphas[bad], np.zeros(bad.sum()), "x", color=DIVERGED, transform=ax.get_xaxis_transform())
@@ -94,7 +228,7 @@ def plot_line(results, metric: str = "loss", labels=None, ax=None, log: bool = F
     ax.set_xlabel(xlabel)
     ax.set_ylabel(metric)
     if any(labels):
-        ax.legend(fontsize=8)
+        ax.legend()
     ax.grid(alpha=0.3)
     _title(ax, title, n_bad)
     return fig, ax
@@ -103,33 +237,45 @@ def plot_line(results, metric: str = "loss", labels=None, ax=None, log: bool = F
 def plot_contour(result: SurfaceResult, metric: str = "loss", trajectories=(), ax=None, log: bool = False,
                  levels: int = 25, title=None, vmin=None, vmax=None, colorbar: bool = True,
                  mark_center: bool = True):
-    """Filled contour of a plane, with training paths drawn on it and the centre marked."""
+    """Filled contour of a plane, with training paths drawn on it (start = square, end = star, drawn above
+    the centre's ring) and the centre marked; a constant or all-diverged plane says so."""
     _need_ndim(result, 2, "plot_contour")
     z, bad = finite_values(result, metric, log)
     a, b = result.alphas, result.betas
     fig, ax = _ax(ax)
-    lo = np.nanmin(z.filled(np.nan)) if vmin is None else vmin
-    hi = np.nanmax(z.filled(np.nan)) if vmax is None else vmax
-    if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
-        cs = ax.contourf(a, b, z.T, levels=np.linspace(lo, hi, levels), cmap=CMAP, extend="both")
-        ax.contour(a, b, z.T, levels=np.linspace(lo, hi, levels)[::3], colors="k", linewidths=0.4, alpha=0.5)
-        if colorbar:
-            fig.colorbar(cs, ax=ax, label=_label(metric, log))
+    lim = color_limits([z], vmin, vmax)
+    if lim is not None and z.count():
+        lo, hi = lim
+        lv = np.linspace(lo, hi, levels)
+        norm = mcolors.Normalize(lo, hi)
+        cs = ax.contourf(a, b, z.T, levels=lv, cmap=CMAP, norm=norm, extend="both")
+        if not _is_constant(z.compressed()):
+            ax.contour(a, b, z.T, levels=lv[::3], colors="k", linewidths=0.4, alpha=0.5)
+    elif lim is not None:
+        cs = plt.cm.ScalarMappable(mcolors.Normalize(*lim), CMAP)   # nothing to fill: the scale still shows
+    if colorbar and lim is not None:
+        _colorbar(fig, cs, ax, metric, log, *lim)
     _hatch_diverged(ax, a, b, bad)
+    if mark_center:   # an open ring under the paths: an end star at the centre stays visible inside it
+        ax.plot(0, 0, "o", markerfacecolor="none", markeredgecolor="white", markersize=15, markeredgewidth=3,
+                zorder=4)
+        ax.plot(0, 0, "o", markerfacecolor="none", markeredgecolor="k", markersize=15, markeredgewidth=1.2,
+                zorder=4, label="centre")
     for k, tr in enumerate(trajectories):
-        c = TRAJ_COLORS[k % len(TRAJ_COLORS)]
-        ax.plot(tr.coords[:, 0], tr.coords[:, 1], "-o", color=c, markersize=2.5, linewidth=1.5,
-                label=tr.label or None)
-        ax.plot(*tr.coords[0, :2], "s", color=c, markersize=6, markeredgecolor="k")
-        ax.plot(*tr.coords[-1, :2], "*", color=c, markersize=11, markeredgecolor="k")
-    if mark_center:
-        ax.plot(0, 0, "P", color="white", markeredgecolor="k", markersize=10, label="centre")
+        st = series_style(k)
+        c = st["color"]
+        ax.plot(tr.coords[:, 0], tr.coords[:, 1], linewidth=1.5, markersize=3.5, label=tr.label or None,
+                **{**st, "zorder": 5 + 0.1 * k})
+        ax.plot(*tr.coords[0, :2], "s", color=c, markersize=7, markeredgecolor="k", zorder=6)
+        ax.plot(*tr.coords[-1, :2], "*", color=c, markersize=12, markeredgecolor="k", zorder=7)
     ax.set_xlim(a[0], a[-1])
     ax.set_ylim(b[0], b[-1])
     ax.set_xlabel("direction 1 (alpha)")
     ax.set_ylabel("direction 2 (beta)")
     if trajectories or mark_center:
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(loc="best", title="\u25a0 start  \u2605 end" if len(trajectories) else None,
+                  title_fontsize="medium", labelspacing=0.3, handlelength=1.6, borderpad=0.3)
+    _note(ax, surface_note(result, metric, log))
     _title(ax, title, int(bad.sum()))
     return fig, ax
 
@@ -141,35 +287,44 @@ def plot_heatmap(result: SurfaceResult, metric: str = "loss", ax=None, log: bool
     z, bad = finite_values(result, metric, log)
     a, b = result.alphas, result.betas
     fig, ax = _ax(ax)
-    mesh = ax.pcolormesh(a, b, z.T, cmap=CMAP, shading="nearest", norm=_norm(vmin, vmax))
-    if colorbar:
-        fig.colorbar(mesh, ax=ax, label=_label(metric, log))
+    lim = color_limits([z], vmin, vmax)
+    mesh = ax.pcolormesh(a, b, z.T, cmap=CMAP, shading="nearest", norm=mcolors.Normalize(*(lim or (0.0, 1.0))))
+    if colorbar and lim is not None:
+        _colorbar(fig, mesh, ax, metric, log, *lim)
     _hatch_diverged(ax, a, b, bad)
     ax.set_xlabel("direction 1 (alpha)")
     ax.set_ylabel("direction 2 (beta)")
     ax.set_aspect("auto")
+    _note(ax, surface_note(result, metric, log))
     _title(ax, title, int(bad.sum()))
     return fig, ax
 
 
 def plot_surface3d(result: SurfaceResult, metric: str = "loss", ax=None, log: bool = False, title=None,
                    elev: float = 35, azim: float = -60, vmin=None, vmax=None):
-    """3-D surface of a plane; diverged points leave holes and are marked with red crosses below."""
+    """3-D surface of a plane, coloured without shading (a colour means the same value as in the contour and
+    the heatmap), a sparse black wireframe for depth; diverged points leave holes, red crosses below."""
     _need_ndim(result, 2, "plot_surface3d")
     z, bad = finite_values(result, metric, log)
     aa, bb = np.meshgrid(result.alphas, result.betas, indexing="ij")
     fig, ax = _ax(ax, projection="3d", figsize=(6, 4.6))
     zf = z.filled(np.nan)
-    lo = np.nanmin(zf) if vmin is None else vmin
-    hi = np.nanmax(zf) if vmax is None else vmax
-    ax.plot_surface(aa, bb, zf, cmap=CMAP, norm=mcolors.Normalize(lo, hi), linewidth=0, antialiased=True,
-                    rcount=60, ccount=60)
+    lim = color_limits([z], vmin, vmax)
+    lo = lim[0] if lim else 0.0
+    if z.count():
+        ax.plot_surface(aa, bb, zf, cmap=CMAP, norm=mcolors.Normalize(*lim), linewidth=0, antialiased=False,
+                        shade=False, rcount=60, ccount=60)
+        step = max(1, max(zf.shape) // 10)
+        ax.plot_wireframe(aa, bb, zf, rstride=step, cstride=step, color="k", linewidth=0.3, alpha=0.35)
+        if log:
+            _log_axis(ax.zaxis, *lim)
     if bad.any():
         ax.scatter(aa[bad], bb[bad], np.full(bad.sum(), lo), marker="x", color=DIVERGED, s=12)
     ax.set_xlabel("alpha")
     ax.set_ylabel("beta")
     ax.set_zlabel(_label(metric, log))
     ax.view_init(elev=elev, azim=azim)
+    _note(ax, surface_note(result, metric, log))
     _title(ax, title, int(bad.sum()))
     return fig, ax
 
@@ -179,10 +334,10 @@ def compare_surfaces(results, titles, metric: str = "loss", kind: str = "contour
     """Surfaces side by side on one colour scale, so equal colours mean equal values."""
     if kind not in ("contour", "heatmap"):
         raise ValueError(f"kind must be 'contour' or 'heatmap', got {kind!r}")
-    vals = [finite_values(r, metric, log)[0].compressed() for r in results]
-    vals = [v for v in vals if v.size]
-    vmin = min(v.min() for v in vals) if vals else None
-    vmax = max(v.max() for v in vals) if vals else None
+    for r in results:
+        _need_ndim(r, 2, "compare_surfaces")
+    lim = color_limits([finite_values(r, metric, log)[0] for r in results])
+    vmin, vmax = lim if lim else (None, None)
     fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3.9), squeeze=False)
     axes = axes[0]
     for i, (res, t, ax) in enumerate(zip(results, titles, axes)):
@@ -201,12 +356,16 @@ def compare_surfaces(results, titles, metric: str = "loss", kind: str = "contour
 
 def plot_surface_views(result: SurfaceResult, metric: str = "loss", log: bool = False, trajectories=(),
                        suptitle=None):
-    """The three views of one plane in a row: 3-D surface, contour (with paths), heatmap."""
+    """The three views of one plane in a row: 3-D surface, contour (with paths), heatmap, on one colour scale
+    (the same value has the same colour in all three)."""
+    lim = color_limits([finite_values(result, metric, log)[0]])
+    vmin, vmax = lim if lim else (None, None)
     fig = plt.figure(figsize=(15, 4.3))
     ax3 = fig.add_subplot(1, 3, 1, projection="3d")
-    plot_surface3d(result, metric, ax=ax3, log=log, title="3-D surface")
-    plot_contour(result, metric, trajectories, ax=fig.add_subplot(1, 3, 2), log=log, title="contour")
-    plot_heatmap(result, metric, ax=fig.add_subplot(1, 3, 3), log=log, title="heatmap")
+    plot_surface3d(result, metric, ax=ax3, log=log, title="3-D surface", vmin=vmin, vmax=vmax)
+    plot_contour(result, metric, trajectories, ax=fig.add_subplot(1, 3, 2), log=log, title="contour",
+                 vmin=vmin, vmax=vmax)
+    plot_heatmap(result, metric, ax=fig.add_subplot(1, 3, 3), log=log, title="heatmap", vmin=vmin, vmax=vmax)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -216,43 +375,163 @@ def plot_surface_views(result: SurfaceResult, metric: str = "loss", log: bool = 
 def _finish(ax, xlabel, ylabel, hline=None, hline_label=None, log=False, title=None):
     """Threshold line, log scale, labels, grid, legend and title of a curve plot."""
     if hline is not None:
-        ax.axhline(hline, color="k", linestyle="--", linewidth=1, label=hline_label)
+        ax.axhline(hline, color="k", linestyle=(0, (2, 2)), linewidth=1, label=hline_label, zorder=1.5)
     if log:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
 
 
 def plot_curves(series: dict, ylabel: str, ax=None, log: bool = False, hline=None, hline_label=None,
                 smooth: int = 1, xlabel: str = "step", title=None):
-    """Several training curves (``{label: values}``), optionally smoothed, with a threshold line."""
+    """Several training curves (``{label: values}``, each its own colour and dash pattern, so a curve
+    under another still shows), optionally smoothed, with a threshold line."""
     fig, ax = _ax(ax, figsize=(6, 3.6))
     for k, (label, v) in enumerate(series.items()):
         v = np.asarray(v, dtype=float)
+        st = series_style(k)
+        line = {"color": st["color"], "linestyle": st["linestyle"], "zorder": st["zorder"],
+                "linewidth": 1.8 if k == 0 else 1.4}
         if smooth > 1 and len(v) >= smooth:
-            ax.plot(v, color=TRAJ_COLORS[k % len(TRAJ_COLORS)], alpha=0.25, linewidth=0.8)
+            ax.plot(v, color=st["color"], alpha=0.2, linewidth=0.7, zorder=1)
             kernel = np.ones(smooth) / smooth
             v_s = np.convolve(np.where(np.isfinite(v), v, np.nan), kernel, mode="valid")
-            ax.plot(np.arange(smooth - 1, len(v)), v_s, color=TRAJ_COLORS[k % len(TRAJ_COLORS)], label=label)
+            ax.plot(np.arange(smooth - 1, len(v)), v_s, label=label, **line)
         else:
-            ax.plot(v, color=TRAJ_COLORS[k % len(TRAJ_COLORS)], label=label, linewidth=1.2)
+            ax.plot(v, label=label, **line)
     _finish(ax, xlabel, ylabel, hline, hline_label, log, title)
     return fig, ax
 
 
-def save(fig, path, dpi: int = 90) -> None:
-    """Save a figure as a PNG of modest size for the README (img/)."""
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+# ----------------------------------------------------------------------------- rendering and style
+
+def _text_floor(width_in: float, dpi: float, display_px: int, min_px: float) -> float:
+    """The smallest font size (pt) that shows ``min_px`` tall when a PNG ``width_in`` inches wide at
+    ``dpi`` is shown ``display_px`` wide (or at its own size, if narrower)."""
+    ppi = min(dpi, display_px / width_in)
+    return min_px * 72 / ppi
 
 
-def style(dpi: int = 72) -> None:
-    """Defaults that render crisply on GitHub and keep notebooks small."""
-    plt.rcParams.update({"figure.dpi": dpi, "savefig.dpi": 90, "font.size": 10, "axes.titlesize": 10,
-                         "legend.framealpha": 0.8, "image.cmap": CMAP})
+def _raise_text(fig, floor: float) -> bool:
+    """Every visible text (tick labels included) at least ``floor`` pt; True if anything grew."""
+    changed = False
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis, getattr(ax, "zaxis", None)):
+            if axis is None:
+                continue
+            sizes = [t.get_fontsize() for t in axis.get_ticklabels(which="both")]
+            if sizes and min(sizes) < floor - 1e-6:
+                axis.set_tick_params(which="both", labelsize=floor)
+                changed = True
+    for t in fig.findobj(Text):
+        if t.get_visible() and t.get_text().strip() and t.get_fontsize() < floor - 1e-6:
+            t.set_fontsize(floor)
+            changed = True
+    return changed
+
+
+def fit_text(fig, display_px: int = DISPLAY_PX, min_px: float = MIN_TEXT_PX, dpi: float = RENDER_DPI,
+             max_px: int = MAX_PX) -> float:
+    """Prepare ``fig`` for a PNG shown ``display_px`` wide: raise every text below ``min_px`` (at that
+    width) to it, redo the layout if anything grew, and return the dpi to render at (``dpi``, lowered so
+    the PNG is at most ``max_px`` wide). Idempotent."""
+    pad = 2 * plt.rcParams["savefig.pad_inches"]
+    render = dpi
+    for _ in range(4):
+        fig.draw_without_rendering()
+        width = fig.get_tightbbox().width + pad
+        render = min(dpi, max_px / width)
+        floor = _text_floor(width, render, display_px, min_px) * 1.01
+        if not _raise_text(fig, floor):
+            break
+        if fig.get_layout_engine() is None and fig.axes:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fig.tight_layout()
+    return render
+
+
+def smallest_text_px(fig, png_width_px: int, dpi: float, display_px: int = DISPLAY_PX) -> float:
+    """The smallest visible text of a rendered figure, in px when the PNG is shown ``display_px`` wide."""
+    fig.draw_without_rendering()
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes) / 72 * dpi * min(1.0, display_px / png_width_px)
+
+
+def _palette(png: bytes) -> bytes:
+    """The PNG re-encoded with an adaptive 256-colour palette when that is smaller (about 4x for these
+    figures: flat fills, one colour map, anti-aliased text), so notebooks stay well under 3 MB."""
+    from PIL import Image
+    im = Image.open(io.BytesIO(png))
+    if im.mode == "RGBA" and im.getchannel("A").getextrema()[0] < 255:
+        return png                                  # transparency: keep as it is
+    buf = io.BytesIO()
+    im.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(buf, "png", optimize=True,
+                                                                            dpi=im.info.get("dpi", (72, 72)))
+    return buf.getvalue() if buf.tell() < len(png) else png
+
+
+def render_png(fig, palette: bool = True) -> bytes:
+    """The figure as the PNG the notebooks show and ``img/`` holds: text fitted, dpi by width, tight box,
+    256-colour palette (``palette``)."""
+    dpi = fit_text(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor=fig.get_facecolor())
+    return _palette(buf.getvalue()) if palette else buf.getvalue()
+
+
+def save(fig, path, dpi: int | None = None) -> None:
+    """Save a figure as a PNG in the series' style (text fitted, dpi by width unless ``dpi`` is given)."""
+    if dpi is None and str(path).lower().endswith(".png"):
+        with open(path, "wb") as f:
+            f.write(render_png(fig))
+        return
+    fitted = fit_text(fig)
+    fig.savefig(path, dpi=dpi or fitted, bbox_inches="tight")
+
+
+def _png_base64(fig):
+    import base64
+    if not fig.axes and not fig.texts:
+        return None
+    return base64.b64encode(render_png(fig)).decode("ascii")
+
+
+def _install_inline_png() -> bool:
+    """In Jupyter, show figures through ``render_png`` (the inline backend configures itself first, so
+    it does not replace this later). Returns whether it is installed."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    if ip is None or not hasattr(ip, "display_formatter"):
+        return False
+    if "inline" in str(plt.get_backend()):
+        plt.close(plt.figure())          # loads the inline backend, which registers its own formatter
+    from matplotlib.figure import Figure
+    ip.display_formatter.formatters["image/png"].for_type(Figure, _png_base64)
+    return True
+
+
+def style(dpi: int = FIGURE_DPI) -> None:
+    """The series' figure style (module docstring): base font sizes, colour and dash cycles, PNGs at
+    150 dpi capped at 1,800 px, text fitted to >= 10 px at GitHub's 900 px. ``dpi`` is matplotlib's
+    ``figure.dpi``, which only sizes the "<Figure size ...>" text in stored outputs (the PNG's dpi is
+    chosen per figure)."""
+    from cycler import cycler
+    plt.rcParams.update({
+        "figure.dpi": dpi, "savefig.dpi": RENDER_DPI, "savefig.bbox": "tight",
+        "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9,
+        "ytick.labelsize": 9, "legend.fontsize": 9, "figure.titlesize": 12,
+        "legend.framealpha": 0.85, "image.cmap": CMAP, "lines.linewidth": 1.6,
+        "axes.prop_cycle": cycler(color=list(TRAJ_COLORS)) + cycler(linestyle=list(TRAJ_LINESTYLES)),
+    })
+    _install_inline_png()
 
 
 def show_digits(x, y, n: int = 10, title: str | None = None):
@@ -260,10 +539,10 @@ def show_digits(x, y, n: int = 10, title: str | None = None):
     fig, axes = plt.subplots(1, n, figsize=(1.1 * n, 1.5))
     for i, ax in enumerate(axes):
         ax.imshow(np.asarray(x[i]).reshape(28, 28), cmap="gray_r")
-        ax.set_title(str(int(y[i])), fontsize=10)
+        ax.set_title(str(int(y[i])))
         ax.axis("off")
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title)
     fig.tight_layout()
     return fig, axes
 
@@ -272,19 +551,21 @@ def plot_layer_norms(norms: dict, ax=None, title=None):
     """Per-layer gradient norms (first layer on the left), one line per network, log scale."""
     fig, ax = _ax(ax, figsize=(6, 3.6))
     for k, (label, v) in enumerate(norms.items()):
-        ax.plot(np.arange(1, len(v) + 1), np.maximum(v, 1e-30), "-o", color=TRAJ_COLORS[k % 6], label=label)
+        ax.plot(np.arange(1, len(v) + 1), np.maximum(v, 1e-30), label=label, markersize=5, **series_style(k))
     _finish(ax, "layer (1 = next to the input)", "weight gradient norm", log=True, title=title)
     return fig, ax
 
 
 def plot_mean_spread(x, series: dict, ylabel: str, ax=None, xlabel: str = "environment step", hline=None,
                      hline_label=None, log: bool = False, title=None):
-    """Mean over seeds (line) and min-max spread (band) of each ``{label: array (seeds, len(x))}``."""
+    """Mean over seeds (line; each series its own dash pattern, so equal means stay visible) and min-max
+    spread (band) of each ``{label: array (seeds, len(x))}``."""
     fig, ax = _ax(ax, figsize=(6, 3.6))
     for k, (label, ys) in enumerate(series.items()):
         ys = np.asarray(ys, dtype=float)
-        c = TRAJ_COLORS[k % len(TRAJ_COLORS)]
-        ax.plot(x, ys.mean(0), color=c, label=f"{label} (mean of {len(ys)})", linewidth=1.6)
-        ax.fill_between(x, ys.min(0), ys.max(0), color=c, alpha=0.18, linewidth=0)
+        st = series_style(k)
+        ax.plot(x, ys.mean(0), color=st["color"], linestyle=st["linestyle"], zorder=st["zorder"],
+                label=f"{label} (mean of {len(ys)})", linewidth=2.4 if k == 0 else 1.6)
+        ax.fill_between(x, ys.min(0), ys.max(0), color=st["color"], alpha=0.18, linewidth=0)
     _finish(ax, xlabel, ylabel, hline, hline_label, log, title)
     return fig, ax

@@ -89,14 +89,14 @@ def schedule_grid(runs: dict, final_loss: dict, smooth: int = 10):
     for k, (name, run) in enumerate(runs.items()):
         a = run.log.arrays()
         c = TRAJ_COLORS[k % len(TRAJ_COLORS)]
-        axes[0, k].plot(a["lr"], color=c)
+        axes[0, k].plot(a["lr"], color=c, linestyle="-")
         axes[0, k].set_yscale("log")
         axes[0, k].set_title(f"{name}\nfinal loss {fmt(final_loss[name])}")
         loss = a["loss"]
-        axes[1, k].plot(loss, color=c, alpha=0.25, linewidth=0.7)
+        axes[1, k].plot(loss, color=c, linestyle="-", alpha=0.25, linewidth=0.7)
         if len(loss) >= smooth:
             axes[1, k].plot(np.arange(smooth - 1, len(loss)), np.convolve(loss, np.ones(smooth) / smooth, "valid"),
-                            color=c)
+                            color=c, linestyle="-")
         axes[1, k].set_yscale("log")
         axes[1, k].set_xlabel("step")
         for ax in axes[:, k]:

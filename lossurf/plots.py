@@ -397,7 +397,7 @@ def plot_curves(series: dict, ylabel: str, ax=None, log: bool = False, hline=Non
         line = {"color": st["color"], "linestyle": st["linestyle"], "zorder": st["zorder"],
                 "linewidth": 1.8 if k == 0 else 1.4}
         if smooth > 1 and len(v) >= smooth:
-            ax.plot(v, color=st["color"], alpha=0.2, linewidth=0.7, zorder=1)
+            ax.plot(v, color=st["color"], linestyle="-", alpha=0.2, linewidth=0.7, zorder=1)   # raw, faint
             kernel = np.ones(smooth) / smooth
             v_s = np.convolve(np.where(np.isfinite(v), v, np.nan), kernel, mode="valid")
             ax.plot(np.arange(smooth - 1, len(v)), v_s, label=label, **line)

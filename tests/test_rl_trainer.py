@@ -104,7 +104,7 @@ def _mixed_batch():
     base = small()
     return [dataclasses.replace(base, **kw) for kw in (
         dict(), dict(replay=False), dict(target_network=False), dict(loss="mse"),
-        dict(clip_norm=0.3), dict(optimizer="sgd", lr=0.05), dict(schedule="cosine", schedule_every=20),
+        dict(clip_norm=0.3), dict(optimizer="sgd", lr=0.05), dict(schedule="cosine", schedule_unit="update", schedule_every=20),
         dict(target_update=7, tau=0.5, schedule="plateau"))]
 
 
@@ -173,7 +173,7 @@ def test_results_do_not_depend_on_thread_count_and_are_seeded():
 
 def test_run_statistics_and_fresh_test_episodes():
     cfg = small(total_steps=600, eval_every=200, eval_episodes=2, test_episodes=4, schedule="cosine",
-                schedule_every=10, schedule_kwargs={"min_lr": 1e-5})
+                schedule_unit="update", schedule_every=10, schedule_kwargs={"min_lr": 1e-5})
     run = train_runs([cfg], [2])[0]
     assert [s for s, _ in run.evals] == [200, 400, 600]
     assert len(run.log) == cfg.updates == 250
@@ -245,8 +245,8 @@ def test_bad_settings_name_the_problem():
 
 def test_thread_count_follows_the_work_and_is_restored():
     from lossurf.rl.trainer import training_threads
-    assert training_threads([QNetConfig()] * 2) == 1                 # single transitions: dispatch-bound
-    assert training_threads([DQNConfig()] * 9) == 2                  # 9 x 64 rows: arithmetic
+    assert training_threads([QNetConfig()] * 2) == 1                 # small operations: one thread
+    assert training_threads([DQNConfig()] * 30) == 1
     assert training_threads([DQNConfig(threads=3)]) == 3             # an explicit setting wins
     before = torch.get_num_threads()
     torch.set_num_threads(1 if before != 1 else 2)
@@ -258,3 +258,48 @@ def test_thread_count_follows_the_work_and_is_restored():
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="threads"):
         train_runs([small(threads=0)], [0])
+
+
+def test_step_log_is_the_length_of_each_parameter_change():
+    cfg = small(total_steps=300, checkpoint_every=1, clip_norm=0.5)
+    run = train_runs([cfg, dataclasses.replace(cfg, optimizer="sgd", lr=0.01)], [0, 1])
+    for r in run:
+        flat = [torch.cat([v.reshape(-1) for v in c.values()]) for c in r.checkpoints[:-1]]
+        moved = [float((b - a).norm()) for a, b in zip(flat[:-1], flat[1:])]
+        np.testing.assert_allclose(r.step, moved, rtol=1e-3, atol=1e-7)
+        assert r.checkpoint_updates == list(range(cfg.updates + 1)) + [cfg.updates]
+
+
+def test_schedules_step_per_episode_and_decay_floor_reaches_its_floor():
+    floor = 4e-4
+    cfg = small(total_steps=800, schedule="decay_floor", schedule_kwargs={"floor_gamma": 0.8, "min_lr": floor})
+    run = train_runs([cfg], [0])[0]
+    assert cfg.unit == "episode" and cfg.schedule_units is None
+    lr = np.asarray(run.log.lr)
+    changes = int(np.sum(np.diff(lr) != 0))
+    started = [e for e in run.episode_ends if e > cfg.learning_starts]
+    assert 0 < changes <= len(started)                        # at most one change per finished episode
+    assert lr[-1] == pytest.approx(floor)                     # and it does reach the floor
+    assert lr[0] == pytest.approx(cfg.lr)
+
+
+def test_plateau_watches_recent_training_returns_and_cosine_spans_rounds():
+    plateau = small(total_steps=900, schedule="plateau", schedule_kwargs={"plateau_patience": 2})
+    run = train_runs([plateau], [0])[0]
+    assert min(run.log.lr) < plateau.lr                       # short episodes stall: it halves
+    cosine = small(total_steps=600, schedule="cosine", schedule_kwargs={"min_lr": 1e-5})
+    assert cosine.unit == "round" and cosine.schedule_units == cosine.updates // cosine.target_update
+    lr = np.asarray(train_runs([cosine], [0])[0].log.lr)
+    assert len(np.unique(lr)) == cosine.schedule_units       # one value per round
+    with pytest.raises(ValueError, match="known length"):
+        small(schedule="cosine", schedule_unit="episode").check()
+
+
+def test_checkpoint_batches_and_the_best_networks_batch():
+    cfg = small(total_steps=500, checkpoint_batch=40, eval_every=250)
+    run = train_runs([cfg], [0])[0]
+    assert len(run.checkpoint_batches) == len(run.checkpoints)
+    assert run.checkpoint_batches[0] is None                  # nothing experienced yet at update 0
+    assert all(len(b["obs"]) == 40 for b in run.checkpoint_batches[1:])
+    torch.testing.assert_close(run.checkpoint_batches[-1]["obs"], run.batch["obs"][-40:])
+    assert len(run.best_batch["obs"]) == cfg.surface_batch

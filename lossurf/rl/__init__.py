@@ -5,3 +5,4 @@ from .agents import (RLConfig, QNetConfig, DQNConfig, RLRun, ReplayBuffer, PER_R
                      td_targets)
 from .trainer import train_runs, train_many, train_qnetwork, train_dqn, epsilon
 from .surfaces import td_objective, return_surface
+from .diagnostics import greedy_episodes, discounted_returns, predicted_vs_actual, update_alignment

@@ -29,11 +29,13 @@ from ..schedules import SCHEDULES
 from ..training import TrainLog, check_clip_norm, check_lr
 
 LOSSES = ("huber", "mse")
+SCHEDULE_UNITS = ("auto", "episode", "round", "update")
+PLATEAU_WINDOW = 10               # "plateau" watches the mean return of a run's last 10 training episodes
 OPTIMIZERS = ("adam", "sgd")
 
 
-def q_network(hidden=(128, 128), obs_dim: int = 4, n_actions: int = 2) -> nn.Sequential:
-    """An MLP from observation to one Q-value per action (4-128-128-2 ReLU by default)."""
+def q_network(hidden=(32, 32), obs_dim: int = 4, n_actions: int = 2) -> nn.Sequential:
+    """An MLP from observation to one Q-value per action (4-32-32-2 ReLU by default)."""
     layers, size = [], obs_dim
     for h in hidden:
         layers += [nn.Linear(size, h), nn.ReLU()]
@@ -56,7 +58,7 @@ class RLConfig:
     total_steps: int = 50_000         # environment steps
     lr: float = 2.3e-3
     gamma: float = 0.99
-    hidden: tuple = (128, 128)
+    hidden: tuple = (32, 32)          # small enough that 30 runs train in ~2 min on a laptop CPU
     eps_start: float = 1.0
     eps_end: float = 0.04
     eps_steps: int = 8_000            # linear decay of epsilon over this many env steps
@@ -73,13 +75,16 @@ class RLConfig:
     optimizer: str = "adam"           # adam or sgd (plain)
     clip_norm: float | None = None    # clip_grad_norm_ threshold per run; None = no clipping
     schedule: str = "constant"        # an LR schedule of lossurf.schedules
-    schedule_every: int = 250         # updates per schedule unit ("plateau" steps on evaluations instead)
+    schedule_unit: str = "auto"       # when the schedule steps: "episode", "round" (target_update updates),
+                                      # "update"; auto = "round" for cosine (it needs a known length), else "episode"
+    schedule_every: int = 1           # units per schedule step
     schedule_kwargs: dict = field(default_factory=dict)   # passed to make_scheduler (e.g. min_lr)
     eval_every: int = 5_000           # env steps between greedy evaluations (best-network selection)
     eval_episodes: int = 10
     test_episodes: int = 100          # fresh episodes for the final and best networks at the end
     checkpoint_every: int = 1_024     # updates between parameter snapshots
     surface_batch: int = 2_000        # recent transitions kept for TD-loss surfaces
+    checkpoint_batch: int = 0         # recent transitions kept with each checkpoint (0 = none)
     threads: int | None = None        # torch threads while training; None = by work size (results do not depend on it)
 
     def check(self) -> None:
@@ -103,6 +108,14 @@ class RLConfig:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule_unit not in SCHEDULE_UNITS:
+            raise ValueError(f"unknown schedule_unit {self.schedule_unit!r}; choose one of {', '.join(SCHEDULE_UNITS)}")
+        if self.schedule == "cosine" and self.unit == "episode":
+            raise ValueError("the cosine schedule needs a run of known length: schedule_unit 'round' or 'update', "
+                             "not 'episode' (a run's number of episodes is not known in advance)")
+        if isinstance(self.checkpoint_batch, bool) or not isinstance(self.checkpoint_batch, int) \
+                or self.checkpoint_batch < 0:
+            raise ValueError(f"checkpoint_batch must be an integer >= 0, got {self.checkpoint_batch!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown LR schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if not 0 < self.tau <= 1:
@@ -117,6 +130,19 @@ class RLConfig:
                              f"({self.learning_starts}) by at least train_freq ({self.train_freq})")
 
     @property
+    def unit(self) -> str:
+        """The schedule's unit: ``schedule_unit``, with "auto" resolved."""
+        if self.schedule_unit != "auto":
+            return self.schedule_unit
+        return "round" if self.schedule == "cosine" else "episode"
+
+    @property
+    def schedule_units(self) -> int | None:
+        """How many times the schedule steps in the run (None for episodes: not known in advance)."""
+        per = {"update": self.schedule_every, "round": self.schedule_every * self.target_update}.get(self.unit)
+        return None if per is None else self.updates // per
+
+    @property
     def updates(self) -> int:
         """The exact number of gradient updates of a run."""
         f = self.train_freq
@@ -124,7 +150,7 @@ class RLConfig:
 
 
 PER_RUN = ("replay", "target_network", "target_update", "tau", "loss", "optimizer", "clip_norm", "lr",
-           "schedule", "schedule_every", "schedule_kwargs")
+           "schedule", "schedule_unit", "schedule_every", "schedule_kwargs")
 
 
 def shared_settings(cfg: RLConfig) -> tuple:
@@ -137,7 +163,8 @@ def shared_settings(cfg: RLConfig) -> tuple:
 class DQNConfig(RLConfig):
     """DQN with replay and a target network: the rl-zoo CartPole-v1 recipe (lr 2.3e-3, batch 64, 100k
     memory, 1,000 warm-up steps, epsilon 1 -> 0.04 over 8,000 steps), with its 128 updates per 256 env
-    steps interleaved (one update every 2 steps) and the target synced every 128 updates as in the zoo."""
+    steps interleaved (one update every 2 steps) and the target synced every 128 updates as in the zoo;
+    a 4-32-32-2 network instead of the zoo's 256-256, so that a whole ablation fits a laptop's minutes."""
 
 
 @dataclass
@@ -155,29 +182,32 @@ class QNetConfig(RLConfig):
 
 
 class ReplayBuffer:
-    """The transitions of R runs, one ring buffer per run (stored as (R, capacity, ...) arrays)."""
+    """The transitions of R runs, one ring buffer per run, all in one (R, capacity, columns) float32
+    array (obs, action, reward, next obs, terminated), so a batch for every run is one indexing."""
 
     def __init__(self, capacity: int, runs: int = 1, obs_dim: int = 4):
         if capacity < 1 or runs < 1:
             raise ValueError(f"capacity and runs must be >= 1, got {capacity}, {runs}")
-        self.capacity, self.runs, self.size, self.pos = capacity, runs, 0, 0
-        self.obs = np.zeros((runs, capacity, obs_dim), np.float32)
-        self.next_obs = np.zeros((runs, capacity, obs_dim), np.float32)
-        self.actions = np.zeros((runs, capacity), np.int64)
-        self.rewards = np.zeros((runs, capacity), np.float32)
-        self.terminated = np.zeros((runs, capacity), np.float32)
+        self.capacity, self.runs, self.obs_dim, self.size, self.pos = capacity, runs, obs_dim, 0, 0
+        self.data = np.zeros((runs, capacity, 2 * obs_dim + 3), np.float32)
         self._rows = np.arange(runs)[:, None]
 
     def add(self, obs, actions, rewards, next_obs, terminated) -> None:
         """One transition per run: ``obs`` (R, obs_dim), ``actions`` (R,), ..."""
-        i = self.pos
-        self.obs[:, i], self.actions[:, i], self.rewards[:, i] = obs, actions, rewards
-        self.next_obs[:, i], self.terminated[:, i] = next_obs, terminated
+        d, i = self.obs_dim, self.pos
+        row = self.data[:, i]
+        row[:, :d], row[:, d], row[:, d + 1] = obs, actions, rewards
+        row[:, d + 2:2 * d + 2], row[:, 2 * d + 2] = next_obs, terminated
         self.pos = (self.pos + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
     def __len__(self) -> int:
         return self.size
+
+    @property
+    def obs(self) -> np.ndarray:
+        """The stored observations, (R, capacity, obs_dim) (a view)."""
+        return self.data[..., :self.obs_dim]
 
     def recent_index(self, n: int) -> np.ndarray:
         """Positions of the ``n`` most recent transitions, oldest first."""
@@ -190,13 +220,13 @@ class ReplayBuffer:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         r = self._rows if rows is None else rows
-        return {"obs": torch.from_numpy(self.obs[r, idx]), "actions": torch.from_numpy(self.actions[r, idx]),
-                "rewards": torch.from_numpy(self.rewards[r, idx]), "next_obs": torch.from_numpy(self.next_obs[r, idx]),
-                "terminated": torch.from_numpy(self.terminated[r, idx])}
+        t, d = torch.from_numpy(self.data[r, idx]), self.obs_dim
+        return {"obs": t[..., :d], "actions": t[..., d].long(), "rewards": t[..., d + 1],
+                "next_obs": t[..., d + 2:2 * d + 2], "terminated": t[..., 2 * d + 2]}
 
     def latest(self, n: int, run: int = 0) -> dict[str, torch.Tensor]:
         """Run ``run``'s ``n`` most recent transitions, oldest first (a fixed batch for TD-loss surfaces)."""
-        return self.gather(self.recent_index(n), rows=run)
+        return {k: v.clone() for k, v in self.gather(self.recent_index(n), rows=run).items()}
 
 
 @dataclass
@@ -209,8 +239,12 @@ class RLRun:
     episode_ends: list = field(default_factory=list)      # env step at which each episode ended
     evals: list = field(default_factory=list)             # (env step, mean greedy return on selection episodes)
     q_max: list = field(default_factory=list)             # per update: max over the batch's states and actions of |Q|
-    checkpoints: list = field(default_factory=list)
-    batch: dict = field(default_factory=dict)             # the run's last transitions, for TD-loss surfaces
+    step: list = field(default_factory=list)              # per update: length of the parameter step ||Δθ||
+    checkpoints: list = field(default_factory=list)       # parameters at update 0, every checkpoint_every, the end
+    checkpoint_updates: list = field(default_factory=list)  # the update count of each checkpoint
+    checkpoint_batches: list = field(default_factory=list)  # the recent transitions at each checkpoint (optional)
+    batch: dict = field(default_factory=dict)             # the final network's last transitions (TD-loss surfaces)
+    best_batch: dict = field(default_factory=dict)        # the last transitions when the best network was chosen
     label: str = ""
     seed: int = 0
     config: RLConfig | None = None
@@ -219,8 +253,12 @@ class RLRun:
 
     @property
     def max_abs_q(self) -> float:
-        """The largest per-state |Q(s, a)| seen in training (an honest Q is at most 1 / (1 - gamma))."""
-        return float(np.max(np.abs(self.q_max))) if len(self.q_max) else float("nan")
+        """The largest per-state |Q(s, a)| seen in training (an honest Q is at most 1 / (1 - gamma));
+        inf when the Q-values overflowed (inf or NaN): the run diverged."""
+        if not len(self.q_max):
+            return float("nan")
+        q = np.abs(np.asarray(self.q_max, dtype=float))
+        return float("inf") if not np.all(np.isfinite(q)) else float(q.max())   # overflowed = diverged
 
     @property
     def best_return(self) -> float:

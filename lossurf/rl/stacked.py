@@ -79,21 +79,26 @@ class StackedOptimizer:
         self.flat, self.lr, self.adam = flat, lr, adam
         self.beta1, self.beta2, self.eps = betas[0], betas[1], eps
         self.exp_avg, self.exp_avg_sq = torch.zeros_like(flat), torch.zeros_like(flat)
+        self._buffer = torch.empty_like(flat)
         self.all_adam, self.any_adam = bool(adam.all()), bool(adam.any())
         self.steps = 0
 
     @torch.no_grad()
-    def step(self, grad: torch.Tensor) -> None:
+    def step(self, grad: torch.Tensor) -> torch.Tensor:
+        """One update of every run; returns each run's step length ||Δθ|| (R,)."""
         self.steps += 1
         lr = self.lr.unsqueeze(1)
         if not self.any_adam:
-            self.flat.sub_(lr * grad)
-            return
-        bc1 = 1 - self.beta1 ** self.steps
-        bc2_sqrt = math.sqrt(1 - self.beta2 ** self.steps)
-        self.exp_avg.lerp_(grad, 1 - self.beta1)
-        self.exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-        direction = self.exp_avg / (self.exp_avg_sq.sqrt() / bc2_sqrt).add_(self.eps) / bc1
-        if not self.all_adam:
-            direction = torch.where(self.adam.unsqueeze(1), direction, grad)
-        self.flat.sub_(lr * direction)
+            delta = grad.mul(lr)
+        else:
+            bc1 = 1 - self.beta1 ** self.steps
+            bc2_sqrt = math.sqrt(1 - self.beta2 ** self.steps)
+            self.exp_avg.lerp_(grad, 1 - self.beta1)
+            self.exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+            # torch.optim.Adam's update, written in place: exp_avg / (sqrt(v) / bc2 + eps) * lr / bc1
+            delta = torch.sqrt(self.exp_avg_sq, out=self._buffer).div_(bc2_sqrt).add_(self.eps)
+            torch.div(self.exp_avg, delta, out=delta).mul_(lr / bc1)
+            if not self.all_adam:
+                delta = torch.where(self.adam.unsqueeze(1), delta, grad * lr)
+        self.flat.sub_(delta)
+        return torch.linalg.vector_norm(delta, dim=1)

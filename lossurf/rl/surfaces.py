@@ -10,14 +10,16 @@ from ..directions import Params, check_directions, parameters_of
 from ..objectives import FunctionObjective
 from ..progress import progress
 from ..surface import SurfaceResult, _check_axis, _to_numpy, grid_points
+from .agents import LOSSES
 from .env import initial_states, run_episodes
 
 TARGETS = ("frozen", "moving")
 
 
 def td_objective(model: torch.nn.Module, batch: dict, gamma: float = 0.99, target: str = "frozen",
-                 target_params: Params | None = None) -> FunctionObjective:
-    """The TD loss (Huber) on a fixed batch of transitions, as a function of the network's parameters.
+                 target_params: Params | None = None, loss: str = "huber") -> FunctionObjective:
+    """The TD loss (``huber`` or ``mse``) on a fixed batch of transitions, as a function of the
+    network's parameters.
 
     ``frozen``: targets r + gamma * max Q_target(s') from fixed ``target_params`` (default: the
     model's current weights) -- DQN's objective, a fixed regression problem.
@@ -26,6 +28,9 @@ def td_objective(model: torch.nn.Module, batch: dict, gamma: float = 0.99, targe
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    loss_fn = F.smooth_l1_loss if loss == "huber" else F.mse_loss
     obs, actions, rewards = batch["obs"], batch["actions"], batch["rewards"]
     next_obs, term = batch["next_obs"], batch["terminated"]
     if target == "frozen":
@@ -41,7 +46,7 @@ def td_objective(model: torch.nn.Module, batch: dict, gamma: float = 0.99, targe
             y = fixed_y
         else:
             y = rewards + gamma * (1.0 - term) * objective.run(params, next_obs).max(dim=1).values
-        return {"loss": F.smooth_l1_loss(q_sa, y), "q_mean": q_sa.mean()}
+        return {"loss": loss_fn(q_sa, y), "q_mean": q_sa.mean()}
 
     n_params = sum(p.numel() for p in model.parameters())
     width = max(m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))

@@ -26,7 +26,7 @@ from ..schedules import make_scheduler, step_scheduler
 from ..seeding import DEFAULT_THREADS, device as default_device, seed_everything
 from ..training import TrainLog
 from . import stacked as st
-from .agents import PER_RUN, DQNConfig, QNetConfig, RLConfig, RLRun, ReplayBuffer, q_network, shared_settings
+from .agents import PER_RUN, PLATEAU_WINDOW, DQNConfig, QNetConfig, RLConfig, RLRun, ReplayBuffer, q_network, shared_settings
 from .env import MAX_STEPS, initial_states
 from .surfaces import returns_of
 
@@ -34,20 +34,18 @@ SELECTION_SEED = 10_000       # greedy evaluations during training (choose the b
 TEST_SEED = 20_000            # fresh episodes for the final test: used neither in training nor in selection
 RESET_LOW, RESET_HIGH = -0.05, 0.05     # CartPole-v1's reset range for all four state variables
 _UNIFORM_CHUNK = 1024         # replay draws are made this many updates at a time (the same stream)
-SMALL_WORK = 256              # runs x batch rows below which one torch thread is faster than two
 
 
 def training_threads(configs) -> int:
-    """Torch threads for a batch of runs: the configs' own setting, or by work size when it is None.
+    """Torch threads for a batch of runs: the configs' own setting, else one.
 
-    Small updates (the Q-Network's single transition, a few runs) are all dispatch: a second thread only
-    waits, and on a busy machine (a laptop with a browser open) it waits badly (measured: 18x slower).
-    Many runs of 64-row batches are real arithmetic, which two threads share well.
+    Every update is many small matrix products and a dozen elementwise passes: a second thread mostly
+    waits at each operation's barrier, and on a busy machine (a laptop with a browser open) it waits
+    badly. Measured on this 2-core CPU, 30 stacked runs of a 4-64-64-2 network: 8.7 ms per update on
+    one thread, 19.7 ms on two; one Q-Network run on a busy CPU: 2.4 ms on one, 44 ms on two.
     """
     asked = [c.threads for c in configs if c.threads is not None]
-    if asked:
-        return max(asked)
-    return 1 if len(configs) * configs[0].batch_size < SMALL_WORK else DEFAULT_THREADS
+    return max(asked) if asked else 1
 
 
 def epsilon(step, cfg: RLConfig):
@@ -79,35 +77,40 @@ def _check_batch(configs, seeds, labels):
 
 class _Schedules:
     """One ``torch.optim.lr_scheduler`` per run, each driving a stand-in optimizer whose LR is read back
-    into the runs' learning-rate vector. A unit is ``schedule_every`` updates of that run ("plateau"
-    steps on each evaluation's return instead); ``cosine`` spans exactly the run's whole units."""
+    into the runs' learning-rate vector. Each run's schedule steps once per unit (``RLConfig.unit``):
+    every ``schedule_every`` episodes the run finishes, rounds (``target_update`` updates) or updates.
+    ``plateau`` watches the mean return of the run's last ``PLATEAU_WINDOW`` training episodes (it
+    stalls when learning stalls, and at CartPole's cap of 500); ``cosine`` spans exactly the run's units."""
 
-    def __init__(self, configs, updates: int, lr: torch.Tensor):
+    def __init__(self, configs, lr: torch.Tensor):
         self.lr = lr
-        self.every = [c.schedule_every for c in configs]
+        self.units = [c.unit for c in configs]
+        self.every = [c.schedule_every * (c.target_update if c.unit == "round" else 1) for c in configs]
         self.opts = [torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=c.lr) for c in configs]
-        self.scheds = [make_scheduler(o, c.schedule, **{"total": max(1, updates // c.schedule_every),
-                                                        "plateau_mode": "max", "plateau_patience": 1,
-                                                        **c.schedule_kwargs})
+        self.scheds = [make_scheduler(o, c.schedule, **{"total": max(1, c.schedule_units or 1),
+                                                        "plateau_mode": "max", **c.schedule_kwargs})
                        for o, c in zip(self.opts, configs)]
         self.plateau = [c.schedule == "plateau" for c in configs]
+        self.episodes = [0] * len(configs)
 
-    def _step(self, r, metric=None):
+    def _step(self, r, returns):
         self.opts[r].step()                     # a no-op step keeps the scheduler's call order as torch expects
+        metric = float(np.mean(returns[-PLATEAU_WINDOW:])) if self.plateau[r] and returns else 0.0
         step_scheduler(self.scheds[r], metric)
         self.lr[r] = self.opts[r].param_groups[0]["lr"]
 
-    def updated(self, n: int):
-        """``n`` updates are done: step the runs whose unit just ended."""
-        for r, (plateau, every) in enumerate(zip(self.plateau, self.every)):
-            if not plateau and n % every == 0:
-                self._step(r)
+    def updated(self, n: int, episode_returns):
+        """``n`` updates are done: step the runs whose round or update unit just ended."""
+        for r, (unit, every) in enumerate(zip(self.units, self.every)):
+            if unit != "episode" and n % every == 0:
+                self._step(r, episode_returns[r])
 
-    def evaluated(self, returns):
-        """An evaluation happened: ``plateau`` runs watch its return."""
-        for r, plateau in enumerate(self.plateau):
-            if plateau:
-                self._step(r, float(returns[r]))
+    def episode_ended(self, r: int, episode_returns):
+        """Run ``r`` finished an episode (after learning has started)."""
+        if self.units[r] == "episode":
+            self.episodes[r] += 1
+            if self.episodes[r] % self.every[r] == 0:
+                self._step(r, episode_returns[r])
 
 
 def train_runs(configs: list[RLConfig], seeds: list[int], labels: list[str] | None = None,
@@ -161,16 +164,18 @@ def _train(configs, seeds, labels, device):
     max_norm = as_runs([float("inf") if c.clip_norm is None else c.clip_norm for c in configs], torch.float32)
     lr = as_runs([c.lr for c in configs], torch.float32)
     opt = st.StackedOptimizer(flat, lr, as_runs([c.optimizer == "adam" for c in configs], torch.bool))
-    schedules = _Schedules(configs, U, lr)
+    schedules = _Schedules(configs, lr)
     target_rows = torch.as_tensor(use_target, device=dev).unsqueeze(1)
 
     # --- logs ---------------------------------------------------------------------------------------
-    log_names = ("loss", "grad_norm", "clipped", "lr", "q_max")
+    log_names = ("loss", "grad_norm", "clipped", "lr", "q_max", "step")
     logs = torch.zeros(U, len(log_names), R, device=dev)      # one row per update, written in one copy
     losses = "huber" if bool(huber.all()) else "mse" if not bool(huber.any()) else "both"
     episode_returns, episode_ends = [[] for _ in range(R)], [[] for _ in range(R)]
     evals = [[] for _ in range(R)]
-    checkpoints = [[net.unstack(flat, r)] for r in range(R)]
+    checkpoints, checkpoint_updates = [[] for _ in range(R)], []
+    checkpoint_batches = [[] for _ in range(R)]
+    best_batch = [None] * R
     best_value, best_params = np.full(R, -np.inf), [None] * R
     memory = ReplayBuffer(min(max(cfg.buffer_size, cfg.surface_batch), T), runs=R)
     selection = initial_states(range(SELECTION_SEED, SELECTION_SEED + cfg.eval_episodes))
@@ -181,17 +186,24 @@ def _train(configs, seeds, labels, device):
     venv.state = np.stack([g.uniform(RESET_LOW, RESET_HIGH, size=4) for g in reset_rngs], 1)
     obs = venv.state.T.astype(np.float32)
     ep_return = np.zeros(R)
-    uniform = {}                                # run -> its replay draws for the current chunk of updates
+    uniform = {}                                # the replay runs' draws for the current chunk of updates
+    replay_runs = np.flatnonzero(replay)
+
+    def snapshot(n: int) -> None:
+        checkpoint_updates.append(n)
+        for r in range(R):
+            checkpoints[r].append(net.unstack(flat, r))
+            if cfg.checkpoint_batch:
+                checkpoint_batches[r].append(memory.latest(cfg.checkpoint_batch, run=r) if len(memory) else None)
 
     def update(u: int) -> None:
         size = len(memory)
         idx = np.empty((R, B), dtype=np.int64)
         idx[~replay] = memory.recent_index(B)
         if replay.any():
-            if u % _UNIFORM_CHUNK == 0:
-                uniform.update({r: replay_rngs[r].random((_UNIFORM_CHUNK, B)) for r in np.flatnonzero(replay)})
-            for r, draws in uniform.items():
-                idx[r] = np.minimum((draws[u % _UNIFORM_CHUNK] * size).astype(np.int64), size - 1)
+            if u % _UNIFORM_CHUNK == 0:     # each run's own stream, drawn a chunk of updates at a time
+                uniform["draws"] = np.stack([replay_rngs[r].random((_UNIFORM_CHUNK, B)) for r in replay_runs])
+            idx[replay_runs] = np.minimum((uniform["draws"][:, u % _UNIFORM_CHUNK] * size).astype(np.int64), size - 1)
         b = {k: v.to(dev) for k, v in memory.gather(idx).items()}
         with torch.no_grad():
             tp = target_views if use_target.all() else online_views if not use_target.any() else \
@@ -211,18 +223,18 @@ def _train(configs, seeds, labels, device):
         (grad,) = torch.autograd.grad(per_run.sum(), live)
         with torch.no_grad():
             norms, clipped = st.clip_per_run(grad, max_norm)
-            logs[u] = torch.stack((per_run, norms, clipped, lr, q.abs().amax((1, 2))))
-            opt.step(grad)
+            step = opt.step(grad)
+            logs[u] = torch.stack((per_run, norms, clipped, lr, q.abs().amax((1, 2)), step))
             n = u + 1
             sync = use_target & (n % target_every == 0)
             if sync.any():
                 rows = torch.as_tensor(sync, device=dev).unsqueeze(1)
                 target.copy_(torch.where(rows, torch.lerp(target, flat, tau.unsqueeze(1)), target))
-        schedules.updated(n)
+        schedules.updated(n, episode_returns)
         if n % cfg.checkpoint_every == 0:
-            for r in range(R):
-                checkpoints[r].append(net.unstack(flat, r))
+            snapshot(n)
 
+    snapshot(0)
     u = 0
     eps = epsilon(np.arange(1, T + 1), cfg)
     desc = labels[0] if R == 1 else f"{R} runs"
@@ -242,6 +254,8 @@ def _train(configs, seeds, labels, device):
             for r in np.flatnonzero(done):
                 episode_returns[r].append(float(ep_return[r]))
                 episode_ends[r].append(t)
+                if t > cfg.learning_starts:
+                    schedules.episode_ended(r, episode_returns)
                 ep_return[r] = 0.0
                 venv.state[:, r] = reset_rngs[r].uniform(RESET_LOW, RESET_HIGH, size=4)
                 venv.steps[r] = 0
@@ -259,7 +273,7 @@ def _train(configs, seeds, labels, device):
                 evals[r].append((t, float(scores[r])))
                 if scores[r] >= best_value[r]:          # ties go to the later, longer-trained network
                     best_value[r], best_params[r] = scores[r], net.unstack(flat, r)
-            schedules.evaluated(scores)
+                    best_batch[r] = memory.latest(cfg.surface_batch, run=r)
     venv.close()
 
     # --- results: final and best networks, tested on fresh episodes, batched --------------------------
@@ -274,10 +288,16 @@ def _train(configs, seeds, labels, device):
         log = TrainLog(loss=log_lists["loss"][r].tolist(), grad_norm=log_lists["grad_norm"][r].tolist(),
                        clipped=(log_lists["clipped"][r] > 0).tolist(), lr=log_lists["lr"][r].tolist())
         checkpoints[r].append(final[r])
+        batch = memory.latest(cfg.surface_batch, run=r)
+        if cfg.checkpoint_batch:
+            checkpoint_batches[r].append(memory.latest(cfg.checkpoint_batch, run=r))
         runs.append(RLRun(model=_as_model(template, final[r]), best_model=_as_model(template, best[r]), log=log,
                           episode_returns=episode_returns[r], episode_ends=episode_ends[r], evals=evals[r],
-                          q_max=log_lists["q_max"][r].tolist(), checkpoints=[cpu(c) for c in checkpoints[r]],
-                          batch=memory.latest(cfg.surface_batch, run=r), label=labels[r], seed=int(seeds[r]),
+                          q_max=log_lists["q_max"][r].tolist(), step=log_lists["step"][r].tolist(),
+                          checkpoints=[cpu(c) for c in checkpoints[r]],
+                          checkpoint_updates=checkpoint_updates + [U], checkpoint_batches=checkpoint_batches[r],
+                          batch=batch, best_batch=best_batch[r] if best_params[r] is not None else batch,
+                          label=labels[r], seed=int(seeds[r]),
                           config=configs[r], final_test=tests[r], best_test=tests[R + r]))
     return runs
 

@@ -1,0 +1,149 @@
+"""Pictures of groups of RL runs: small multiples of learning curves and Q-values, step lengths."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .. import plots
+from .agents import RLRun
+from .summary import SOLVED
+
+
+def window_max(values, width: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """The max of each window of ``width`` updates (a spike is never smoothed away): (x, max)."""
+    v = np.asarray(values, dtype=float)
+    n = max(1, len(v) // width)
+    v = v[: n * width].reshape(n, -1) if len(v) >= width else v.reshape(1, -1)
+    return (np.arange(len(v)) + 1) * v.shape[1], np.nanmax(np.where(np.isfinite(v), v, np.inf), axis=1)
+
+
+def run_grid(groups: dict[str, list[RLRun]], gamma: float, random_mean: float | None = None, ncols: int | None = None,
+             suptitle: str | None = None):
+    """Small multiples, one column per group: greedy evaluation return per seed over env steps (top) and
+    the max per-state |Q| per window of updates (bottom, log scale, with the honest limit 1/(1-gamma))."""
+    n = len(groups)
+    fig, axes = plt.subplots(2, n, figsize=(2.6 * n + 1, 5.6), sharey="row", squeeze=False)
+    q_limit = 1 / (1 - gamma)
+    for j, (label, runs) in enumerate(groups.items()):
+        top, bottom = axes[0, j], axes[1, j]
+        for k, r in enumerate(runs):
+            st = plots.series_style(k)
+            steps, rets = zip(*r.evals) if r.evals else ((), ())
+            top.plot(steps, rets, markersize=4, linewidth=1.2, label=f"seed {r.seed}", **st)
+            x, q = window_max(r.q_max)
+            bottom.plot(x, q, linewidth=1.2, label=f"seed {r.seed}",
+                        **{**st, "marker": None})
+        top.axhline(SOLVED, color="0.3", linewidth=0.8, linestyle=":")
+        if random_mean is not None:
+            top.axhline(random_mean, color=plots.DIVERGED, linewidth=0.8, linestyle="--")
+        bottom.axhline(q_limit, color="0.3", linewidth=0.8, linestyle=":")
+        bottom.set_yscale("log")
+        top.set_title(label, fontsize=9)
+        top.set_ylim(0, 520)
+        top.set_xlabel("env step")
+        bottom.set_xlabel("update")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(3, 3))
+    axes[0, 0].set_ylabel("greedy return\n(10 selection episodes)")
+    axes[1, 0].set_ylabel("max per-state |Q|\n(per 256 updates)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    extra = [plt.Line2D([], [], color="0.3", linestyle=":", linewidth=0.8),
+             plt.Line2D([], [], color=plots.DIVERGED, linestyle="--", linewidth=0.8)]
+    fig.legend(handles + extra, labels + [f"solved ({SOLVED}) / 1/(1-γ) = {q_limit:.0f}",
+                                          "random policy" + (f" ({random_mean:.1f})" if random_mean is not None else "")],
+               loc="lower center", ncol=len(handles) + 2, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig, axes
+
+
+def step_lengths(groups: dict[str, list[RLRun]], ax=None, title: str | None = None):
+    """The length of every parameter update ||Δθ|| per group: median (dot) and 5-95% range (bar),
+    pooled over seeds, on a log axis."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.5 * len(groups) + 1.5))
+    labels = list(groups)
+    for i, label in enumerate(labels):
+        s = np.concatenate([np.asarray(r.step) for r in groups[label]])
+        s = s[np.isfinite(s) & (s > 0)]
+        if not len(s):
+            continue
+        lo, med, hi = np.percentile(s, [5, 50, 95])
+        ax.plot([lo, hi], [i, i], color=plots.TRAJ_COLORS[i % len(plots.TRAJ_COLORS)], linewidth=3, alpha=0.6)
+        ax.plot([med], [i], "o", color=plots.TRAJ_COLORS[i % len(plots.TRAJ_COLORS)])
+        ax.annotate(f"{med:.3g}", (med, i), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("parameter step per update ||Δθ|| (median, 5-95%)")
+    ax.grid(alpha=0.3, axis="x")
+    if title:
+        ax.set_title(title)
+    return ax.figure, ax
+
+
+def _round_panel(ax, rounds: dict, k: int, lo: float, hi: float):
+    s = rounds["surfaces"][k]
+    plots.plot_contour(s, log=True, ax=ax, vmin=lo, vmax=hi, colorbar=False, mark_center=False, levels=20)
+    path = rounds["path"][rounds["path_updates"] <= rounds["updates"][k]]
+    ax.plot(path[:, 0], path[:, 1], color="white", linewidth=1.0, alpha=0.8, label="path so far")
+    x, y = rounds["online"][k]
+    ax.plot([x], [y], "o", markersize=7, markerfacecolor="white", markeredgecolor="k", zorder=6,
+            label="online weights now")
+    lx, ly = rounds["lowest"][k]
+    ax.plot([lx], [ly], "*", markersize=13, markerfacecolor=plots.DIVERGED, markeredgecolor="white", zorder=7,
+            label="lowest point")
+    ax.set_title(f"update {rounds['updates'][k]}\ntargets from update {rounds['targets'][k]}", fontsize=9)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+
+
+def rounds_grid(rows: dict[str, dict], columns=None):
+    """Small multiples: one row per agent, one column per moment; each panel the TD loss with the
+    targets frozen at that moment (log colour, one scale per row), the online weights and the path."""
+    cols = list(range(len(next(iter(rows.values()))["updates"]))) if columns is None else list(columns)
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(2.55 * len(cols) + 1.2, 2.9 * len(rows) + 0.8),
+                             squeeze=False, layout="constrained")
+    for i, (label, rounds) in enumerate(rows.items()):
+        lo, hi = _row_limits(rounds)
+        for j, k in enumerate(cols):
+            _round_panel(axes[i, j], rounds, k, lo, hi)
+            axes[i, j].tick_params(labelsize=7)
+        axes[i, 0].set_ylabel(label, fontsize=10)
+        sm = plt.cm.ScalarMappable(plots.mcolors.Normalize(lo, hi), plots.CMAP)
+        cb = fig.colorbar(sm, ax=axes[i, :].tolist(), shrink=0.9)
+        cb.set_label("TD loss (log scale)")
+        plots.log_colorbar(cb, lo, hi)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
+    return fig, axes
+
+
+def _row_limits(rounds: dict) -> tuple[float, float]:
+    """log10 of the smallest and largest finite TD loss over all of a row's panels."""
+    v = np.concatenate([s.values["loss"].ravel() for s in rounds["surfaces"]])
+    v = v[np.isfinite(v) & (v > 0)]
+    lo, hi = (float(np.log10(v.min())), float(np.log10(v.max()))) if len(v) else (0.0, 1.0)
+    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+
+
+def rounds_gif(rows: dict[str, dict], path, fps: float = 2.0) -> None:
+    """The same panels as an animation, one frame per moment, the agents side by side (a GIF)."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    n = len(next(iter(rows.values()))["updates"])
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 4.2), squeeze=False, layout="constrained")
+    limits = {label: _row_limits(r) for label, r in rows.items()}
+
+    def frame(k):
+        for ax, (label, rounds) in zip(axes[0], rows.items()):
+            ax.clear()
+            _round_panel(ax, rounds, k, *limits[label])
+            ax.set_title(f"{label}\nupdate {rounds['updates'][k]}, targets from update {rounds['targets'][k]}",
+                         fontsize=9)
+        return []
+
+    FuncAnimation(fig, frame, frames=n).save(str(path), writer=PillowWriter(fps=fps), dpi=80)
+    plt.close(fig)

@@ -330,16 +330,16 @@ def include(path: Path, heading: str, shift: int = 2) -> list[str]:
     return out + [""]
 
 
-def begin(nn: str) -> str:
-    return f"<!-- answer-key {nn} reruns: begin -->"
+def begin(stem: str) -> str:
+    return f"<!-- answer-key {stem} reruns: begin -->"
 
 
-def end(nn: str) -> str:
-    return f"<!-- answer-key {nn} reruns: end -->"
+def end(stem: str) -> str:
+    return f"<!-- answer-key {stem} reruns: end -->"
 
 
 def kept_blocks(text: str) -> dict[str, list[str]]:
-    """The rerun blocks of an existing answer key, by notebook number."""
+    """The rerun blocks of an existing answer key, by notebook stem."""
     blocks = {}
     for m in re.finditer(r"<!-- answer-key (\w+) reruns: begin -->\n(.*?)<!-- answer-key \1 reruns: end -->", text, re.DOTALL):
         blocks[m.group(1)] = m.group(2).rstrip("\n").split("\n")
@@ -363,11 +363,12 @@ def render(notebooks: list[Path], blocks: dict[str, list[str]], docs: Path) -> s
     for notebook in notebooks:
         nn = notebook_number(notebook)
         nb = nbformat.read(notebook, as_version=4)
+        block = blocks.get(notebook.stem)
         link = Path(os.path.relpath(notebook.resolve(), docs.resolve())).as_posix()
         lines += [f"## {notebook_title(nb, notebook)}", "", f"Notebook: [`{_rel(notebook)}`]({link})", "",
-                  "### Try it yourself, rerun", "", begin(nn)]
-        lines += blocks.get(nn) or [f"_Not generated yet: `python scripts/answer_key.py --notebooks {nn}`._"]
-        lines += [end(nn), ""]
+                  "### Try it yourself, rerun", "", begin(notebook.stem)]
+        lines += block or [f"_Not generated yet: `python scripts/answer_key.py --notebooks {nn}`._"]
+        lines += [end(notebook.stem), ""]
         lines += include(docs / f"answer_key_notes_{nn}.md", "### Teacher's notes")
         lines += include(docs / f"quiz_answers_{nn}.md", "### Quiz answers")
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -375,10 +376,20 @@ def render(notebooks: list[Path], blocks: dict[str, list[str]], docs: Path) -> s
 
 # ------------------------------------------------------------------------------------------------ main
 
+def listed(notebook_dir: Path) -> list[Path]:
+    """The notebooks the key covers: the ones git tracks in ``notebook_dir`` (so scratch copies lying
+    there stay out), or every ``*.ipynb`` there outside a git work tree."""
+    done = subprocess.run(["git", "ls-files", "--", "*.ipynb"], cwd=notebook_dir, capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        return sorted(notebook_dir.glob("*.ipynb"))
+    return sorted(notebook_dir / name for name in done.stdout.split("\n") if name and "/" not in name)
+
+
 def select(patterns: list[str] | None, notebook_dir: Path) -> list[Path]:
-    every = sorted(notebook_dir.glob("*.ipynb"))
     if not patterns:
-        return every
+        return listed(notebook_dir)
+    every = sorted(notebook_dir.glob("*.ipynb"))
     chosen = []
     for p in patterns:
         hits = [nb for nb in every if nb.stem == Path(p).stem or nb.stem.startswith(p) or nb.name == Path(p).name]
@@ -398,13 +409,16 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default=str(RUNS), help="where the reruns go (default runs/answer_key)")
     ap.add_argument("--resume", action="store_true",
                     help="keep reruns the existing key already measured on the same notebook file (same command)")
+    ap.add_argument("--no-run", action="store_true",
+                    help="rewrite the key from the measurements it already holds (as --resume), running nothing: "
+                         "after a quiz or notes file changed")
     args = ap.parse_args(argv)
 
     import nbformat
 
     notebook_dir = Path(args.notebook_dir).resolve()
-    every = sorted(notebook_dir.glob("*.ipynb"))
     chosen = select(args.notebooks, notebook_dir)
+    every = sorted(set(listed(notebook_dir)) | set(chosen))
     key = Path(args.key)
     blocks = kept_blocks(key.read_text()) if key.is_file() else {}
     plans = {}
@@ -423,17 +437,19 @@ def main(argv=None) -> int:
 
     failures = 0
     for notebook, (texts, items, committed) in plans.items():
-        nn = notebook_number(notebook)
+        stem = notebook.stem
         sha = file_sha(notebook)
-        done = records(blocks.get(nn, [])) if args.resume else {}
+        done = records(blocks.get(stem) or blocks.get(notebook_number(notebook)) or []) if args.resume or args.no_run else {}
         for r in items:
             old = done.get(shlex.join(r.command))
             if old and old.get("source") == sha and old.get("seconds") is not None:
                 for k in ("verdicts", "seconds", "load", "failed", "when", "source"):
                     setattr(r, k, old.get(k))
-        blocks[nn] = render_runs(notebook, texts, items, committed)
+        blocks[stem] = render_runs(notebook, texts, items, committed)
         write()
         for r in items:
+            if args.no_run:
+                break
             if r.seconds is not None:
                 print(f"{notebook.stem} rerun {r.number}: kept from {r.when}", flush=True)
                 continue
@@ -444,7 +460,7 @@ def main(argv=None) -> int:
             print(f"  {rounded(r.seconds)}{', FAILED' if r.failed else ''}", flush=True)
             for line in r.verdicts:
                 print(f"  {line}", flush=True)
-            blocks[nn] = render_runs(notebook, texts, items, committed)
+            blocks[stem] = render_runs(notebook, texts, items, committed)
             write()
     print(f"wrote {_rel(key)}" + (f" ({failures} reruns failed: see the key)" if failures else ""), flush=True)
     return 0

@@ -229,11 +229,11 @@ def test_partial_regeneration_keeps_other_sections_and_includes_quizzes(tmp_path
         nbformat.write(_nb(nbformat.v4.new_markdown_cell(f"# Lesson {stem}"), nbformat.v4.new_markdown_cell(TRY)),
                        nbdir / f"{stem}.ipynb")
     (docs / "quiz_answers_01.md").write_text("# Quiz 01\n\n1. **Answer** one\n")
-    old = ak.render(sorted(nbdir.glob("*.ipynb")), {"01": ["old 01 block"], "02": ["old 02 block"]}, docs)
+    old = ak.render(sorted(nbdir.glob("*.ipynb")), {"01_a": ["old 01 block"], "02_b": ["old 02 block"]}, docs)
     assert "old 02 block" in old and "### Quiz answers" in old and "### Quiz 01" in old
     blocks = ak.kept_blocks(old)
-    assert blocks == {"01": ["old 01 block"], "02": ["old 02 block"]}
-    blocks["01"] = ["new 01 block"]
+    assert blocks == {"01_a": ["old 01 block"], "02_b": ["old 02 block"]}
+    blocks["01_a"] = ["new 01 block"]
     new = ak.render(sorted(nbdir.glob("*.ipynb")), blocks, docs)
     assert "new 01 block" in new and "old 02 block" in new and "old 01 block" not in new
     assert new.index("## Lesson 01_a") < new.index("new 01 block") < new.index("## Lesson 02_b")
@@ -262,10 +262,23 @@ def test_answer_key_end_to_end_on_the_fixture(tmp_path):
     assert "The rerun **failed**" in text and "RuntimeError: asked to fail" in text   # item 2
     assert "_No command to rerun" in text                          # item 3
     assert text.count("Run time: ") == 2
-    kept = ak.records(ak.kept_blocks(text)["01"])
+    kept = ak.records(ak.kept_blocks(text)["01_params"])
     assert [d["verdicts"] for d in kept.values()] == [["shown: INT_P was changed"], []]
     again = subprocess.run([sys.executable, str(ROOT / "scripts" / "answer_key.py"), "--notebook-dir", str(nbdir),
                             "--key", str(key), "--runs", str(tmp_path / "runs"), "--resume"],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and again.stdout.count("kept from") == 2       # --resume reruns nothing
     assert key.read_text().count("**shown: INT_P was changed**") == 1
+    (tmp_path / "docs" / "quiz_answers_01.md").write_text("# Quiz\n\n1. **Answer** one\n")
+    norun = subprocess.run([sys.executable, str(ROOT / "scripts" / "answer_key.py"), "--notebook-dir", str(nbdir),
+                            "--key", str(key), "--runs", str(tmp_path / "runs"), "--no-run"],
+                           capture_output=True, text=True, timeout=60)
+    text = key.read_text()                                         # --no-run: measurements kept, the quiz added
+    assert norun.returncode == 0 and "**shown: INT_P was changed**" in text and "1. **Answer** one" in text
+
+
+def test_the_key_covers_the_tracked_notebooks_only():
+    """Scratch copies lying in notebooks/ (untracked) get no section of their own."""
+    tracked = subprocess.run(["git", "ls-files", "--", "*.ipynb"], cwd=ROOT / "notebooks", capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert [p.name for p in ak.listed(ROOT / "notebooks")] == sorted(tracked)

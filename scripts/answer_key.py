@@ -361,6 +361,8 @@ def render(notebooks: list[Path], blocks: dict[str, list[str]], docs: Path) -> s
              "python scripts/answer_key.py --dry-run        # list the commands only", "```", "",
              timing, ""]
     for notebook in notebooks:
+        if not notebook.is_file():                  # removed while the reruns ran
+            continue
         nn = notebook_number(notebook)
         nb = nbformat.read(notebook, as_version=4)
         block = blocks.get(notebook.stem)

@@ -232,6 +232,8 @@ def main(argv=None) -> int:
             inject(nb, settings[path], path.name)
         else:
             target, img_dir = path, ROOT / "img"
+        img_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["LOSSURF_IMG_DIR"] = str(img_dir.resolve())   # where a notebook writes what is not a cell's PNG (GIFs)
         try:
             execute(nb, path.parent.resolve(), args.timeout)
         except CellExecutionError as err:

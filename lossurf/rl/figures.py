@@ -100,7 +100,7 @@ def _round_panel(ax, rounds: dict, k: int, lo: float, hi: float):
     ax.set_ylabel("")
 
 
-def rounds_grid(rows: dict[str, dict], columns=None):
+def rounds_grid(rows: dict[str, dict], columns=None, suptitle: str | None = None):
     """Small multiples: one row per agent, one column per moment; each panel the TD loss with the
     targets frozen at that moment (log colour, one scale per row), the online weights and the path."""
     cols = list(range(len(next(iter(rows.values()))["updates"]))) if columns is None else list(columns)
@@ -117,7 +117,10 @@ def rounds_grid(rows: dict[str, dict], columns=None):
         cb.set_label("TD loss (log scale)")
         plots.log_colorbar(cb, lo, hi)
     handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles[0] = plt.Line2D([], [], color="0.5", linewidth=1.5)          # the white path, visible in the key
     fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
+    if suptitle:
+        fig.suptitle(suptitle)
     return fig, axes
 
 

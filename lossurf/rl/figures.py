@@ -50,7 +50,7 @@ def run_grid(groups: dict[str, list[RLRun]], gamma: float, random_mean: float | 
     handles, labels = axes[0, 0].get_legend_handles_labels()
     extra = [plt.Line2D([], [], color="0.3", linestyle=":", linewidth=0.8),
              plt.Line2D([], [], color=plots.DIVERGED, linestyle="--", linewidth=0.8)]
-    fig.legend(handles + extra, labels + [f"solved ({SOLVED}) / 1/(1-γ) = {q_limit:.0f}",
+    fig.legend(handles + extra, labels + [f"top: solved ({SOLVED}); bottom: honest limit 1/(1-γ) = {q_limit:.0f}",
                                           "random policy" + (f" ({random_mean:.1f})" if random_mean is not None else "")],
                loc="lower center", ncol=len(handles) + 2, frameon=False, bbox_to_anchor=(0.5, -0.02))
     if suptitle:
@@ -73,7 +73,7 @@ def step_lengths(groups: dict[str, list[RLRun]], ax=None, title: str | None = No
         lo, med, hi = np.percentile(s, [5, 50, 95])
         ax.plot([lo, hi], [i, i], color=plots.TRAJ_COLORS[i % len(plots.TRAJ_COLORS)], linewidth=3, alpha=0.6)
         ax.plot([med], [i], "o", color=plots.TRAJ_COLORS[i % len(plots.TRAJ_COLORS)])
-        ax.annotate(f"{med:.3g}", (med, i), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+        ax.annotate(f"{med:.3g}", (med, i), textcoords="offset points", xytext=(0, -12), ha="center", fontsize=8)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
     ax.set_xscale("log")
@@ -89,12 +89,12 @@ def _round_panel(ax, rounds: dict, k: int, lo: float, hi: float):
     plots.plot_contour(s, log=True, ax=ax, vmin=lo, vmax=hi, colorbar=False, mark_center=False, levels=20)
     path = rounds["path"][rounds["path_updates"] <= rounds["updates"][k]]
     ax.plot(path[:, 0], path[:, 1], color="white", linewidth=1.0, alpha=0.8, label="path so far")
-    x, y = rounds["online"][k]
-    ax.plot([x], [y], "o", markersize=7, markerfacecolor="white", markeredgecolor="k", zorder=6,
-            label="online weights now")
     lx, ly = rounds["lowest"][k]
-    ax.plot([lx], [ly], "*", markersize=13, markerfacecolor=plots.DIVERGED, markeredgecolor="white", zorder=7,
+    ax.plot([lx], [ly], "*", markersize=16, markerfacecolor=plots.DIVERGED, markeredgecolor="white", zorder=6,
             label="lowest point")
+    x, y = rounds["online"][k]        # drawn above the star (and smaller), so both show when they coincide
+    ax.plot([x], [y], "o", markersize=6, markerfacecolor="white", markeredgecolor="k", zorder=7,
+            label="online weights now")
     ax.set_title(f"update {rounds['updates'][k]}\ntargets from update {rounds['targets'][k]}", fontsize=9)
     ax.set_xlabel("")
     ax.set_ylabel("")
@@ -117,7 +117,7 @@ def rounds_grid(rows: dict[str, dict], columns=None, suptitle: str | None = None
         cb.set_label("TD loss (log scale)")
         plots.log_colorbar(cb, lo, hi)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    handles[0] = plt.Line2D([], [], color="0.5", linewidth=1.5)          # the white path, visible in the key
+    handles[labels.index("path so far")] = plt.Line2D([], [], color="0.5", linewidth=1.5)   # white on white otherwise
     fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
     if suptitle:
         fig.suptitle(suptitle)

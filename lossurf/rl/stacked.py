@@ -1,6 +1,6 @@
 """R independent Q-networks as one computation: one flat (R, P) parameter tensor, batched matmuls,
-per-run clipping and per-run Adam/SGD. Each run's row gets exactly the arithmetic it would get alone
-(to float tolerance).
+per-run clipping and per-run Adam/SGD. Each run's row gets the arithmetic it would get alone, to float
+rounding (see ``trainer``: not bit for bit).
 
 A ``q_network`` is ``Linear -> ReLU -> ... -> Linear``. Its R copies live in one tensor, a row per run;
 each layer's weight and bias are views into it, so the forward pass is one ``baddbmm`` per layer for all

@@ -60,14 +60,15 @@ def score_rows(groups: dict[str, list[RLRun]], random_returns: np.ndarray | None
 def td_pull(model: torch.nn.Module, batch: dict, gamma: float, loss: str = "huber") -> dict[str, float]:
     """Which way the TD loss pushes each Q(s, a) on a batch, targets from the same network (no target net).
 
-    The push on one Q-value is -dL/dQ: the error y - Q itself under MSE, the same clipped to +-1 under
-    Huber (so a huge error pulls no harder than an error of 1). Returns the summed push from terminal
-    transitions (their target is r alone: the only ones that tie Q to real rewards) and from the rest.
+    The push on one Q-value is -dL/dQ (per transition, before averaging): 2(y - Q) under MSE, y - Q
+    clipped to +-1 under Huber (so a huge error pulls no harder than an error of 1). Returns the summed
+    push from terminal transitions (their target is r alone: the only ones that tie Q to real rewards)
+    and from the rest; > 0 pushes Q up, < 0 down.
     """
     q = model(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
     y = batch["rewards"] + gamma * (1.0 - batch["terminated"]) * model(batch["next_obs"]).max(1).values
     err = y - q
-    push = err.clamp(-1.0, 1.0) if loss == "huber" else err
+    push = err.clamp(-1.0, 1.0) if loss == "huber" else 2.0 * err
     term = batch["terminated"] > 0
     return {"terminal share": float(term.float().mean()),
             "push from terminal": float(push[term].sum()), "push from the rest": float(push[~term].sum()),

@@ -6,11 +6,18 @@ A small network on a 64-row batch spends its time on Python and dispatch, so R r
 than one (the idea of PureJaxRL's population training, here in PyTorch). R = 1 is the single run: the
 same code path.
 
-Every run is seeded on its own, so its result does not depend on which runs share the batch:
+Every run is seeded on its own, so which runs share the batch changes none of its random choices:
 - its network from ``torch.manual_seed(seed)``, as ``q_network`` would be built alone;
 - its episode start states from ``np.random.default_rng(seed)``, the very states that
   ``gym.make("CartPole-v1")`` gives after ``reset(seed=seed)`` and the resets that follow;
 - epsilon coins, random actions and replay indices from three child streams of ``SeedSequence(seed)``.
+
+Its arithmetic is the same to float rounding at every step (tested against a plain one-run PyTorch
+loop and against the run alone), but not bit for bit: a batched product or a row's reduction may round
+its last bit differently with other rows beside it. Q-learning amplifies last-bit differences over
+tens of thousands of steps (as it does between two CPUs), so a long run trained alone and the same run
+in a batch can end in different places; each is reproducible, and only the batch it was trained in
+reproduces it exactly.
 """
 from __future__ import annotations
 
@@ -41,8 +48,9 @@ def training_threads(configs) -> int:
 
     Every update is many small matrix products and a dozen elementwise passes: a second thread mostly
     waits at each operation's barrier, and on a busy machine (a laptop with a browser open) it waits
-    badly. Measured on this 2-core CPU, 30 stacked runs of a 4-64-64-2 network: 8.7 ms per update on
-    one thread, 19.7 ms on two; one Q-Network run on a busy CPU: 2.4 ms on one, 44 ms on two.
+    badly. Measured on this 2-core CPU with other jobs running (not on an idle machine): 30 stacked runs
+    of a 4-64-64-2 network, 8.7 ms per update on one thread against 19.7 ms on two; one Q-Network run,
+    2.4 ms per step on one thread against 44 ms on two.
     """
     asked = [c.threads for c in configs if c.threads is not None]
     return max(asked) if asked else 1

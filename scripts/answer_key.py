@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import difflib
+import fcntl
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -365,7 +367,7 @@ def render(notebooks: list[Path], blocks: dict[str, list[str]], docs: Path) -> s
             continue
         nn = notebook_number(notebook)
         nb = nbformat.read(notebook, as_version=4)
-        block = blocks.get(notebook.stem)
+        block = blocks.get(notebook.stem) or blocks.get(nn)    # ``nn``: the first keys' markers
         link = Path(os.path.relpath(notebook.resolve(), docs.resolve())).as_posix()
         lines += [f"## {notebook_title(nb, notebook)}", "", f"Notebook: [`{_rel(notebook)}`]({link})", "",
                   "### Try it yourself, rerun", "", begin(notebook.stem)]
@@ -433,9 +435,20 @@ def main(argv=None) -> int:
     if args.dry_run:
         return 0
 
+    mine = {notebook.stem for notebook in chosen}
+
     def write():
+        """Rewrite the key with this run's sections; every other section is taken from the file as it is
+        now, so runs for different notebooks at the same time do not undo each other's work."""
         key.parent.mkdir(parents=True, exist_ok=True)
-        key.write_text(render(every, blocks, key.parent))
+        digest = hashlib.sha1(str(key.resolve()).encode()).hexdigest()[:12]
+        with open(Path(tempfile.gettempdir()) / f"answer_key-{digest}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = kept_blocks(key.read_text()) if key.is_file() else {}
+            current.update({stem: block for stem, block in blocks.items() if stem in mine})
+            tmp = key.with_name(key.name + ".tmp")
+            tmp.write_text(render(every, current, key.parent))
+            tmp.replace(key)
 
     failures = 0
     for notebook, (texts, items, committed) in plans.items():

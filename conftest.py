@@ -7,3 +7,11 @@ import os
 
 # no progress bars (rates, timings) in the outputs nbval compares
 os.environ["LOSSURF_PROGRESS"] = "0"
+
+
+def pytest_configure(config):
+    """nbval opens ``--nbval-sanitize-with`` relative to the current folder: anchor it at the repository
+    root, so that ``cd notebooks && pytest 01_mnist_loss_surface.ipynb`` finds it too."""
+    path = getattr(config.option, "nbval_sanitize_with", None)
+    if path and not os.path.isabs(path):
+        config.option.nbval_sanitize_with = str(config.rootpath / path)

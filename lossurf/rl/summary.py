@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .agents import RLRun
 from .env import initial_states, run_episodes
-from .trainer import TEST_SEED
+from .trainer import TEST_SEED, _as_model
 
 SOLVED = 475          # CartPole-v1's "solved" threshold (mean return over 100 episodes)
 
@@ -75,22 +74,9 @@ def td_pull(model: torch.nn.Module, batch: dict, gamma: float, loss: str = "hube
             "rest with target above Q": float((err[~term] > 0).float().mean()) if (~term).any() else float("nan")}
 
 
-def td_loss(model: torch.nn.Module, batch: dict, gamma: float, loss: str = "huber",
-            target_model: torch.nn.Module | None = None) -> float:
-    """The TD loss of ``model`` on a batch (targets from ``target_model``, default the model itself)."""
-    with torch.no_grad():
-        t = target_model or model
-        y = batch["rewards"] + gamma * (1.0 - batch["terminated"]) * t(batch["next_obs"]).max(1).values
-        q = model(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
-        return float((F.smooth_l1_loss if loss == "huber" else F.mse_loss)(q, y))
-
-
 def model_with(run: RLRun, params) -> torch.nn.Module:
-    """A copy of the run's network holding ``params`` (a checkpoint)."""
-    import copy
-    model = copy.deepcopy(run.model)
-    model.load_state_dict({k: v.detach().clone() for k, v in params.items()})
-    return model.eval()
+    """A copy of the run's network holding ``params`` (a checkpoint), in eval mode."""
+    return _as_model(run.model, params)
 
 
 def over_training(run: RLRun, fn) -> tuple[np.ndarray, list]:

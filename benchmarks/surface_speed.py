@@ -3,12 +3,12 @@
 Everything is timed in this one run on this machine and reported as points/s and ratios, so the
 numbers compare like with like. Cases: a 784-128-10 MLP with two sets of trained weights (A, B) on
 the 10,000 MNIST test images (51 x 51), a small CNN (conv-BN-ReLU-pool x2, linear) on 2,000 MNIST
-images (21 x 21), the two sides of auto's vmap-or-loop rule for models the fast path does not take,
-and a CartPole return surface. loss-landscapes is optional (``pip install loss-landscapes==3.0.6``).
-Run from the project root:
+images (21 x 21), the MLP kernel on planes of growing size, the two sides of auto's vmap-or-loop
+rule for models the fast path does not take, and a CartPole return surface. loss-landscapes is
+optional (``pip install loss-landscapes==3.0.6``). Run from the project root:
 
     python benchmarks/surface_speed.py            # everything
-    python benchmarks/surface_speed.py --threads 1 --skip-rl   # as measured for the README
+    python benchmarks/surface_speed.py --skip-rl  # as measured for the README (2 threads)
     python benchmarks/surface_speed.py --grid 21 --skip-rl   # quicker
 """
 from __future__ import annotations
@@ -153,6 +153,29 @@ def generic_rule(points: int = 60) -> None:
               f"{len(coefs) / t_l:11.1f}")
 
 
+def far_planes(model, x, y, grid: int = 21) -> None:
+    """The MLP kernel's rate on planes of growing size, and how many exp(z - max) would underflow.
+
+    An exp whose result is subnormal or zero runs 10-40x slower on a CPU; far from the centre,
+    logits differ by more than 87, so exp(z - max) underflows unless its argument is clamped.
+    """
+    obj = ls.Supervised(model, x, y)
+    dirs = ls.random_directions(model, 2, seed=1)
+    center = ls.parameters_of(model)
+    print(f"\nthe MLP kernel on planes of growing size (weights B, {grid}x{grid}, fast path)")
+    print(f"{'plane':>8s} {'points/s':>9s} {'exp(z - max) < 2^-126':>22s}")
+    for span in (1, 3, 10):
+        axis = np.linspace(-span, span, grid)
+        _, t = timed(lambda: ls.evaluate_points(obj, model, dirs, plane_coefs(axis, axis), method="fast"))
+        under = []
+        for a in (-span, span):
+            point = {k: center[k] + a * dirs[0][k] + a * dirs[1][k] for k in center}
+            with torch.no_grad():
+                z = ls.load_params(model, point)(x)
+            under.append(float(((z - z.amax(1, keepdim=True)) < -87.3).float().mean()))
+        print(f"{'+-' + str(span):>8s} {grid * grid / t:9.1f} {max(under):21.1%}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", type=int, default=51, help="MLP points per axis (default 51)")
@@ -175,6 +198,7 @@ def main() -> None:
         case(title, model, x, y, args.grid, args.slow_points, 21, results)
     case("CNN conv-BN-ReLU-pool x2, linear", cnn, x[:2000].reshape(-1, 1, 28, 28), y[:2000], args.cnn_grid,
          max(10, args.slow_points // 5), 7, results, warm=False)
+    far_planes(models["MLP 784-128-10, weights B (3 epochs, lr 0.05, momentum 0.9)"], x, y)
     generic_rule()
     print("\nsummary (auto, first call included):")
     for title, r in results.items():

@@ -19,13 +19,16 @@ def grid_points(center: Params, directions: list[Params], coefs: torch.Tensor) -
     return {name: combine(c, [dd[name] for dd in directions], coefs) for name, c in center.items()}
 
 
-def combine(base: torch.Tensor, terms: list[torch.Tensor], coefs: torch.Tensor) -> torch.Tensor:
-    """``base + sum_j coefs[:, j] * terms[j]`` stacked over the rows of ``coefs``: shape (P, *base.shape)."""
+def combine(base: torch.Tensor, terms: list[torch.Tensor], coefs: torch.Tensor,
+            out: torch.Tensor | None = None) -> torch.Tensor:
+    """``base + sum_j coefs[:, j] * terms[j]`` stacked over the rows of ``coefs``: shape (P, *base.shape),
+    written into ``out`` when given."""
     coefs = coefs.to(base)
     shape = (len(coefs),) + (1,) * base.dim()
     if not terms:
-        return base.unsqueeze(0).expand(len(coefs), *base.shape).clone()
-    out = torch.addcmul(base.unsqueeze(0), coefs[:, 0].reshape(shape), terms[0].unsqueeze(0))
+        full = base.unsqueeze(0).expand(len(coefs), *base.shape)
+        return out.copy_(full) if out is not None else full.clone()
+    out = torch.addcmul(base.unsqueeze(0), coefs[:, 0].reshape(shape), terms[0].unsqueeze(0), out=out)
     for j, t in enumerate(terms[1:], 1):
         out.addcmul_(coefs[:, j].reshape(shape), t.unsqueeze(0))
     return out

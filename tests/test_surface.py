@@ -80,6 +80,53 @@ def test_fast_path_choice_and_tiles():
         np.testing.assert_allclose(out["accuracy"], ref["accuracy"], atol=1e-9)
 
 
+def test_mlp_kernel_shards_merge_bit_for_bit_with_a_lone_point_and_many_row_tiles():
+    """A point's numbers must not depend on the points sharing its tile: the whole grid ends in a
+    tile of one point (a batched matrix product of one matrix takes another kernel), its shards do
+    not, and 1,100 rows make several row sub-tiles with padding."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 128), nn.ReLU(), nn.Linear(128, 10))
+    x, _ = data((3, 4), n=1100)
+    y = torch.randint(0, 10, (1100,), generator=torch.Generator().manual_seed(2))
+    obj = ls.Supervised(model, x, y)
+    dirs = ls.random_directions(model, 2, seed=0)
+    # 32 points and the centre (evaluated first, for the exactness check): tiles of 32 and 1
+    a, b = np.linspace(-1, 1, 8), np.linspace(-1, 1, 4)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)               # with two threads, a one-matrix product splits differently
+    try:
+        whole = ls.loss_plane(obj, model, dirs, a, b, method="fast")
+        parts = [ls.loss_plane(obj, model, dirs, a, b, method="fast", shard=(k, 3)) for k in range(3)]
+    finally:
+        torch.set_num_threads(threads)
+    merged = ls.merge_shards(parts)
+    for k in whole.values:
+        np.testing.assert_array_equal(merged.values[k], whole.values[k])
+    loop = ls.loss_plane(obj, model, dirs, a, b, method="loop")
+    np.testing.assert_allclose(whole.values["loss"], loop.values["loss"], rtol=1e-5, atol=1e-6)
+
+
+def test_mlp_kernel_far_from_the_centre_equals_the_loop():
+    """Far out, logits differ by hundreds: the kernel clamps exp's argument at -80 (a subnormal exp
+    is 10-40x slower on a CPU); the loss must still be the loop's."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 10))
+    x, y = data((3, 4), n=300)
+    y = torch.randint(0, 10, (300,), generator=torch.Generator().manual_seed(2))
+    obj = ls.Supervised(model, x, y)
+    dirs = ls.random_directions(model, 2, seed=0)
+    axis = np.linspace(-40, 40, 5)
+    fast = ls.loss_plane(obj, model, dirs, axis, axis, method="fast")
+    loop = ls.loss_plane(obj, model, dirs, axis, axis, method="loop")
+    center = ls.parameters_of(model)
+    far = {k: center[k] + 40 * dirs[0][k] + 40 * dirs[1][k] for k in center}
+    with torch.no_grad():
+        logits = ls.load_params(model, far)(x)
+    assert (logits.max(1).values - logits.min(1).values).max() > 200      # exp(z - top) underflows
+    for metric in ("loss", "accuracy"):
+        np.testing.assert_allclose(fast.values[metric], loop.values[metric], rtol=1e-5, atol=1e-6)
+
+
 def test_mse_objective_fast_equals_loop():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(5, 8), nn.Sigmoid(), nn.Linear(8, 2))

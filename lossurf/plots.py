@@ -189,8 +189,12 @@ def surface_note(result: SurfaceResult, metric: str = "loss", log: bool = False)
 
 
 def _note(ax, text: str | None) -> None:
+    """Write ``text`` boxed in the middle of the panel; a long note breaks after its colon so that
+    the box stays inside a narrow panel."""
     if not text:
         return
+    if len(text) > 24 and ": " in text:
+        text = text.replace(": ", ":\n", 1)
     kw = {"ha": "center", "va": "center", "transform": ax.transAxes, "zorder": 10, "color": "k",
           "fontsize": "large", "bbox": {"boxstyle": "round,pad=0.4", "fc": "white", "ec": "0.3", "alpha": 0.92}}
     (ax.text2D if hasattr(ax, "text2D") else ax.text)(0.5, 0.5, text, **kw)

@@ -118,7 +118,7 @@ def test_constant_and_all_diverged_surfaces_carry_a_note():
     dead = SurfaceResult([a, a], {"loss": np.full((5, 5), np.nan)})
     for fn in (plots.plot_contour, plots.plot_heatmap, plots.plot_surface3d):
         fig, ax = fn(const, "return")
-        assert "constant surface: return = 9.500" in [t.get_text() for t in ax.texts], fn.__name__
+        assert "constant surface:\nreturn = 9.500" in [t.get_text() for t in ax.texts], fn.__name__
         plt.close(fig)
         fig, ax = fn(dead, log=True)
         assert "all 25 points diverged" in [t.get_text() for t in ax.texts], fn.__name__
@@ -185,4 +185,20 @@ def test_text_is_at_least_10_px_at_githubs_900_px_and_pngs_are_sharp_but_capped(
     if width == 16.0:   # the rule computed: 10 px * 72 / (900 px / ~16 in) = ~12.8 pt
         sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip()]
         assert min(sizes) >= 12.8
+    plt.close(fig)
+
+
+def test_a_long_note_stays_inside_a_narrow_panel():
+    a = np.linspace(-1, 1, 5)
+    const = SurfaceResult([a, a], {"return": np.full((5, 5), 9.5)})
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3))
+    for ax in axes:
+        plots.plot_heatmap(const, "return", ax=ax)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:
+        box = ax.get_window_extent(renderer)
+        for t in ax.texts:
+            patch = t.get_bbox_patch().get_window_extent(renderer)
+            assert box.x0 <= patch.x0 and patch.x1 <= box.x1, (t.get_text(), patch, box)
     plt.close(fig)

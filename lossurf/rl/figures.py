@@ -1,4 +1,5 @@
-"""Pictures of groups of RL runs: small multiples of learning curves and Q-values, step lengths."""
+"""Pictures of groups of RL runs: small multiples of learning curves and Q-values, step lengths,
+Q against actual returns, frozen-target rounds."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -82,6 +83,25 @@ def step_lengths(groups: dict[str, list[RLRun]], ax=None, title: str | None = No
     if title:
         ax.set_title(title)
     return ax.figure, ax
+
+
+def predicted_vs_actual_panels(checks: dict[str, dict], seed: int):
+    """One panel per network: |max_a Q(s, a)| against the discounted return that actually followed each
+    visited state (``diagnostics.predicted_vs_actual``), with the line Q = return; log scale when Q
+    overshoots the returns tenfold."""
+    fig, axes = plt.subplots(1, len(checks), figsize=(5.5 * len(checks), 4.2), squeeze=False)
+    for ax, (label, c) in zip(axes[0], checks.items()):
+        ax.scatter(c["actual"], np.abs(c["predicted"]), s=6, alpha=0.4, color=plots.TRAJ_COLORS[1], label="states")
+        hi = max(float(c["actual"].max()), 1.0)
+        ax.plot([0, hi], [0, hi], color="0.3", linestyle=":", label="Q = actual return")
+        ax.set(xlabel="actual discounted return from the state", ylabel="|max_a Q(s, a)|",
+               title=f"{label}, seed {seed}, best network")
+        if np.abs(c["predicted"]).max() > 10 * hi:
+            ax.set_yscale("log")
+        ax.legend(fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 def _round_panel(ax, rounds: dict, k: int, lo: float, hi: float):

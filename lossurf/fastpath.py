@@ -113,6 +113,16 @@ def _layer(first: nn.Module, x, w, b):
     return F.linear(x, w, b) if type(first) is nn.Linear else first._conv_forward(x, w, b)
 
 
+def point_tiles(coefs: torch.Tensor, point_tile: int, desc: str | None = None):
+    """Tiles of grid points for a computation batched over points: ``(coefs of the tile, how many of
+    them are real)``. A lone point is repeated: a batched product over one item takes another kernel,
+    whose last bits differ, and a point's numbers must not depend on the points sharing its tile (so
+    shards of a grid merge into the whole bit for bit)."""
+    for start in progress(range(0, len(coefs), point_tile), desc=desc or "surface (fast)"):
+        cf = coefs[start:start + point_tile]
+        yield (cf.repeat(2, 1) if len(cf) == 1 else cf), len(cf)
+
+
 @torch.no_grad()
 def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
              point_tile: int | None = None, row_tile: int | None = None, desc: str | None = None,
@@ -163,8 +173,7 @@ def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
     flat = basis.reshape(k1, -1)
     width = flat.shape[1] // n
     sums: dict[str, list] = {}
-    for start in progress(range(0, len(coefs), point_tile), desc=desc or "surface (fast)"):
-        cf = coefs[start:start + point_tile]
+    for cf, kept in point_tiles(coefs, point_tile, desc):
         m = len(cf)
         rest_params = grid_points(rest_center, rest_dirs, cf)
         acc: dict[str, torch.Tensor] = {}
@@ -181,7 +190,7 @@ def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
                 acc[key] = acc[key] + v if key in acc else v
         for key, v in acc.items():
             denom = n * (per_example if key == "loss" else 1)
-            sums.setdefault(key, []).append((v / denom).cpu())
+            sums.setdefault(key, []).append((v[:kept] / denom).cpu())
     return {k: torch.cat(v).numpy() for k, v in sums.items()}
 
 
@@ -317,7 +326,6 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
     rest_center = {name: center[name] for name in names}
     rest_dirs = [{name: d[name] for name in names} for d in directions]
     coefs = coefs.to(tiles)
-    coefs_cpu = coefs.cpu()
     # preallocated activations per layer and the logits of every row, for the largest tile of points
     p_max = max(2, min(point_tile, len(coefs)))
     z_buf = torch.empty(p_max, first.out_features, r, dtype=dtype, device=dev)
@@ -328,15 +336,9 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
     scratch = torch.empty_like(logits_buf) if ce else None
     loss_out, acc_out = [], []
     sub_tiles = [(t[0], list(t[1:])) for t in tiles]
-    for start in progress(range(0, len(coefs), point_tile), desc=desc or "surface (fast)"):
-        cf = coefs[start:start + point_tile]
-        kept = m = len(cf)
-        cf_cpu = coefs_cpu[start:start + m]
-        if m == 1:
-            # a batched matrix product of one matrix takes another kernel, whose last bits differ:
-            # a lone point is evaluated twice over, so that its numbers do not depend on its tile
-            cf, cf_cpu, m = cf.repeat(2, 1), cf_cpu.repeat(2, 1), 2
-        runs = _runs_of_first_coefficient(cf_cpu) if cf.shape[1] == 2 else None
+    for cf, kept in point_tiles(coefs, point_tile, desc):
+        m = len(cf)
+        runs = _runs_of_first_coefficient(cf) if cf.shape[1] == 2 else None
         p = grid_points(rest_center, rest_dirs, cf)
         logits = logits_buf[:, :m]
         outs = list(logits)
@@ -387,7 +389,7 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
 
 def _runs_of_first_coefficient(cf: torch.Tensor) -> list[tuple[int, int]]:
     """``[start, stop)`` runs of consecutive points with the same first coefficient (a plane's rows)."""
-    a = cf[:, 0].tolist()
+    a = cf[:, 0].tolist()                                              # one small copy per tile
     runs, g = [], 0
     for h in range(1, len(a) + 1):
         if h == len(a) or a[h] != a[g]:

@@ -40,6 +40,7 @@ def test_predicted_vs_actual_keeps_only_complete_returns():
     assert out["actual"][0] == pytest.approx(discounted_returns(eps[0]["rewards"], 0.99)[0])
     # an episode cut at 500 steps keeps only states with >= margin steps left
     assert out["tail_bound"] == pytest.approx(0.99 ** 300 / 0.01)
+    assert out["ratio"] == pytest.approx(np.median(out["predicted"] / out["actual"]))
 
 
 def test_update_alignment():

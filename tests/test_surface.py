@@ -34,9 +34,17 @@ def warm_bn(model, x):
     return model.eval()
 
 
-def data(shape, n=50, seed=1):
+def data(shape, n=50, seed=1, classes=3):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, *shape, generator=g), torch.randint(0, 3, (n,), generator=g)
+    return torch.randn(n, *shape, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+def ten_classes(hidden, n):
+    """A one-hidden-layer MLP with ten outputs (like MNIST's) on n examples: model, objective, plane."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+    x, y = data((3, 4), n=n, classes=10)
+    return model, ls.Supervised(model, x, y), ls.random_directions(model, 2, seed=0)
 
 
 CASES = {
@@ -84,12 +92,7 @@ def test_mlp_kernel_shards_merge_bit_for_bit_with_a_lone_point_and_many_row_tile
     """A point's numbers must not depend on the points sharing its tile: the whole grid ends in a
     tile of one point (a batched matrix product of one matrix takes another kernel), its shards do
     not, and 1,100 rows make several row sub-tiles with padding."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 128), nn.ReLU(), nn.Linear(128, 10))
-    x, _ = data((3, 4), n=1100)
-    y = torch.randint(0, 10, (1100,), generator=torch.Generator().manual_seed(2))
-    obj = ls.Supervised(model, x, y)
-    dirs = ls.random_directions(model, 2, seed=0)
+    model, obj, dirs = ten_classes(hidden=128, n=1100)
     # 32 points and the centre (evaluated first, for the exactness check): tiles of 32 and 1
     a, b = np.linspace(-1, 1, 8), np.linspace(-1, 1, 4)
     threads = torch.get_num_threads()
@@ -109,19 +112,14 @@ def test_mlp_kernel_shards_merge_bit_for_bit_with_a_lone_point_and_many_row_tile
 def test_mlp_kernel_far_from_the_centre_equals_the_loop():
     """Far out, logits differ by hundreds: the kernel clamps exp's argument at -80 (a subnormal exp
     is 10-40x slower on a CPU); the loss must still be the loop's."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 10))
-    x, y = data((3, 4), n=300)
-    y = torch.randint(0, 10, (300,), generator=torch.Generator().manual_seed(2))
-    obj = ls.Supervised(model, x, y)
-    dirs = ls.random_directions(model, 2, seed=0)
+    model, obj, dirs = ten_classes(hidden=32, n=300)
     axis = np.linspace(-40, 40, 5)
     fast = ls.loss_plane(obj, model, dirs, axis, axis, method="fast")
     loop = ls.loss_plane(obj, model, dirs, axis, axis, method="loop")
     center = ls.parameters_of(model)
     far = {k: center[k] + 40 * dirs[0][k] + 40 * dirs[1][k] for k in center}
     with torch.no_grad():
-        logits = ls.load_params(model, far)(x)
+        logits = ls.load_params(model, far)(obj.x)
     assert (logits.max(1).values - logits.min(1).values).max() > 200      # exp(z - top) underflows
     for metric in ("loss", "accuracy"):
         np.testing.assert_allclose(fast.values[metric], loop.values[metric], rtol=1e-5, atol=1e-6)

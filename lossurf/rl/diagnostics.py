@@ -63,7 +63,8 @@ def predicted_vs_actual(model: torch.nn.Module, gamma: float, episodes: int = 20
     """The network's value of each state it visits, max_a Q(s, a), beside the discounted return that
     actually followed (Monte Carlo). A state is kept when its return is complete: its episode ended by
     failure, or at least ``margin`` steps remained before the 500-step time limit cut it (then the
-    missing tail is at most gamma^margin / (1 - gamma)). Returns ``predicted``, ``actual``, ``t``."""
+    missing tail is at most gamma^margin / (1 - gamma)). Returns ``predicted``, ``actual``, ``t``,
+    ``tail_bound`` and ``ratio``, the median of predicted / actual (NaN without a kept state)."""
     pred, actual, times = [], [], []
     for ep in greedy_episodes(model, episodes, seed):
         g = discounted_returns(ep["rewards"], gamma)
@@ -73,11 +74,11 @@ def predicted_vs_actual(model: torch.nn.Module, gamma: float, episodes: int = 20
             continue
         q = model(torch.as_tensor(ep["obs"][keep])).max(-1).values.numpy()
         pred.append(q), actual.append(g[keep]), times.append(keep)
-    if not pred:
-        return {"predicted": np.zeros(0), "actual": np.zeros(0), "t": np.zeros(0, int),
-                "tail_bound": gamma ** margin / (1 - gamma)}
-    return {"predicted": np.concatenate(pred), "actual": np.concatenate(actual), "t": np.concatenate(times),
-            "tail_bound": gamma ** margin / (1 - gamma)}
+    out = {"predicted": np.concatenate(pred) if pred else np.zeros(0),
+           "actual": np.concatenate(actual) if pred else np.zeros(0),
+           "t": np.concatenate(times) if pred else np.zeros(0, int), "tail_bound": gamma ** margin / (1 - gamma)}
+    out["ratio"] = float(np.median(out["predicted"] / out["actual"])) if pred else float("nan")
+    return out
 
 
 def update_alignment(model: torch.nn.Module, params, batch: dict, gamma: float, loss: str = "huber") -> float:

@@ -1,4 +1,8 @@
 """lossurf: loss surfaces of neural networks, for teaching (MNIST, Q-Network, DQN)."""
+from . import arithmetic
+
+arithmetic.pin_reference()      # before torch loads: the kernels the stored outputs were made with
+
 from .seeding import seed_everything, seed_env, device
 from .training import StepResult, TrainLog, train_step, snapshot, check_clip_norm, check_lr
 from .schedules import SCHEDULES, make_scheduler, step_scheduler

@@ -7,7 +7,9 @@ import random
 import numpy as np
 import torch
 
-DEFAULT_THREADS = 2
+from .arithmetic import REFERENCE_THREADS
+
+DEFAULT_THREADS = REFERENCE_THREADS
 
 
 def seed_everything(seed: int, threads: int | None = DEFAULT_THREADS, env=None) -> torch.Generator:

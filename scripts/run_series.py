@@ -17,6 +17,9 @@ where it exists.
 
 After each notebook the runner prints the notebook's verdict lines (outputs starting with ``shown:``
 or ``not shown``). A figure goes to ``img/`` when its cell carries a tag ``img:<name>``.
+
+Where the CPU has AVX2 the kernels run on the reference arithmetic that the committed outputs were made with
+(``lossurf/arithmetic.py``; the runner prints which), so a rerun with the committed settings reproduces them.
 """
 from __future__ import annotations
 
@@ -211,6 +214,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     os.environ["LOSSURF_PROGRESS"] = "0"          # no progress bars in stored outputs
+    sys.path.insert(0, str(ROOT))
+    from lossurf import arithmetic                 # pins the reference arithmetic here, so every kernel inherits it
+    mode = arithmetic.current()
+    print(f"arithmetic: {mode.reason}" + (" (set LOSSURF_ARITHMETIC=native for this machine's own)"
+                                         if mode.pins else ""), flush=True)
     import nbformat
     from nbclient.exceptions import CellExecutionError
 

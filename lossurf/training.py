@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -98,8 +98,3 @@ class TrainLog:
 def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A detached copy of the model's parameters (a checkpoint for trajectories)."""
     return {k: v.detach().clone() for k, v in model.named_parameters()}
-
-
-def flat_params(params: dict[str, torch.Tensor] | Iterable[torch.Tensor]) -> torch.Tensor:
-    values = params.values() if isinstance(params, dict) else params
-    return torch.cat([v.reshape(-1) for v in values])

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lossurf.lessons import NOT_SHOWN, SHOWN
+from lossurf.lessons import SHOWN
+from lossurf.report import notebook_verdicts
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_mnist_loss_surface.ipynb"
 
@@ -35,7 +36,7 @@ def _printed_lines(nb):
 
 
 def test_every_verdict_of_the_committed_parameters_is_shown(nb):
-    verdicts = [ln for ln in _printed_lines(nb) if ln.startswith((SHOWN, NOT_SHOWN))]
+    verdicts = notebook_verdicts(nb)
     assert len(verdicts) >= 15, f"expected the lesson verdicts in the stored outputs, found {len(verdicts)}"
     not_shown = [ln for ln in verdicts if not ln.startswith(SHOWN)]
     assert not not_shown, "lessons not shown with the committed parameters:\n" + "\n".join(not_shown)
@@ -46,7 +47,7 @@ def test_every_verdict_of_the_committed_parameters_is_shown(nb):
                                    "raw step overshoots", "parabola", "sharpest valley", "plateau reacted",
                                    "decay_floor reached its floor"])
 def test_each_lesson_has_its_verdict(nb, topic):
-    assert any(topic in ln for ln in _printed_lines(nb) if ln.startswith((SHOWN, NOT_SHOWN))), topic
+    assert any(topic in ln for ln in notebook_verdicts(nb)), topic
 
 
 def test_notebook_cells_never_assert_and_stored_run_has_no_errors(nb):

@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from lossurf.report import notebook_verdicts
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def verdicts(path: Path) -> list[str]:
-    lines = []
-    for cell in json.loads(path.read_text())["cells"]:
-        for out in cell.get("outputs", []):
-            text = "".join(out.get("text", "")) if out.get("name") == "stdout" else ""
-            lines += [l for l in text.splitlines() if l.startswith(("shown:", "not shown"))]
-    return lines
+    return notebook_verdicts(json.loads(path.read_text()))
 
 
 EXPECTED = {

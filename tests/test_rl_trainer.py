@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lossurf.rl import (DQNConfig, QNetConfig, RLConfig, epsilon, evaluate_policy, q_network, td_targets,
+from lossurf.rl import (DQNConfig, QNetConfig, RLConfig, epsilon, evaluate_policy, q_network,
                         train_dqn, train_many, train_qnetwork, train_runs)
 from lossurf.rl.stacked import StackedMLP, StackedOptimizer, clip_per_run
 from lossurf.rl.trainer import TEST_SEED, _UNIFORM_CHUNK
@@ -62,7 +62,9 @@ def reference_run(cfg: RLConfig, seed: int):
             else:
                 idx = np.arange(size - cfg.batch_size, size)
             o, a, r, n, d = (torch.as_tensor(np.array(x)) for x in zip(*[memory[i] for i in idx]))
-            y = td_targets(target if cfg.target_network else model, r.float(), n, d.float(), cfg.gamma)
+            with torch.no_grad():
+                next_q = (target if cfg.target_network else model)(n).max(1).values
+            y = r.float() + cfg.gamma * (1.0 - d.float()) * next_q
             q = model(o)
             q_sa = q.gather(1, a[:, None]).squeeze(1)
             loss = F.smooth_l1_loss(q_sa, y) if cfg.loss == "huber" else F.mse_loss(q_sa, y)

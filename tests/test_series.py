@@ -9,6 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from lossurf.report import notebook_verdicts
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "params.ipynb"
 RUN_SERIES = ROOT / "scripts" / "run_series.py"
@@ -212,7 +214,7 @@ def test_verdict_extraction():
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="shown: a\nother\n"),
                            nbformat.v4.new_output("execute_result", data={"text/plain": "'shown: not a print'"})]
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text=["not shown with these settings: b\n"])]
-    assert rs.verdicts(nb) == ["shown: a", "not shown with these settings: b"]
+    assert notebook_verdicts(nb) == ["shown: a", "not shown with these settings: b"]
 
 
 def test_verdict_table_marks_what_changed():

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
-from ..directions import parameters_of
-from .agents import LOSSES
+from ..directions import flatten, parameters_of
 from .env import MAX_STEPS, initial_states
+from .td import check_loss, td_loss, td_target
 
 ROLLOUT_SEED = 30_000        # episodes for the overestimation check: used in no training, selection or test
 
@@ -89,15 +88,13 @@ def update_alignment(model: torch.nn.Module, params, batch: dict, gamma: float, 
     surface is L(theta; y(theta)), one function of theta, whose gradient g_moving also flows through
     y. A cosine near +1 means a Q-learning step also descends that surface; below 0, it climbs it.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-    loss_fn = F.smooth_l1_loss if loss == "huber" else F.mse_loss
+    check_loss(loss)
     p = {k: v.detach().clone().requires_grad_(True) for k, v in parameters_of(params).items()}
     call = lambda x: torch.func.functional_call(model, p, (x,))
     q_sa = call(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
-    y = batch["rewards"] + gamma * (1.0 - batch["terminated"]) * call(batch["next_obs"]).max(1).values
-    semi = torch.autograd.grad(loss_fn(q_sa, y.detach()), list(p.values()), retain_graph=True)
-    moving = torch.autograd.grad(loss_fn(q_sa, y), list(p.values()))
-    a, b = torch.cat([g.reshape(-1) for g in semi]), torch.cat([g.reshape(-1) for g in moving])
+    y = td_target(batch["rewards"], batch["terminated"], call(batch["next_obs"]), gamma)
+    semi = torch.autograd.grad(td_loss(q_sa, y.detach(), loss), list(p.values()), retain_graph=True)
+    moving = torch.autograd.grad(td_loss(q_sa, y, loss), list(p.values()))
+    a, b = flatten(semi), flatten(moving)
     denom = (a.norm() * b.norm()).item()
     return float("nan") if denom == 0 else float(a @ b) / denom

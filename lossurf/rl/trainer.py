@@ -25,7 +25,6 @@ import copy
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
 from ..progress import progress
@@ -36,6 +35,7 @@ from . import stacked as st
 from .agents import PER_RUN, PLATEAU_WINDOW, DQNConfig, QNetConfig, RLConfig, RLRun, ReplayBuffer, q_network, shared_settings
 from .env import MAX_STEPS, initial_states
 from .surfaces import returns_of
+from .td import td_loss, td_target
 
 SELECTION_SEED = 10_000       # greedy evaluations during training (choose the best network) start here
 TEST_SEED = 20_000            # fresh episodes for the final test: used neither in training nor in selection
@@ -216,18 +216,12 @@ def _train(configs, seeds, labels, device):
         with torch.no_grad():
             tp = target_views if use_target.all() else online_views if not use_target.any() else \
                 torch.where(target_rows, target, flat)
-            next_q = net.forward(tp, b["next_obs"]).amax(-1)
-            y = b["rewards"] + cfg.gamma * (1.0 - b["terminated"]) * next_q
+            y = td_target(b["rewards"], b["terminated"], net.forward(tp, b["next_obs"]), cfg.gamma)
         live = flat.detach().requires_grad_(True)           # the same storage, tracked for this update
         q = net.forward(live, b["obs"])
         q_sa = q.gather(2, b["actions"].unsqueeze(2)).squeeze(2)
-        if losses == "huber":
-            per_run = F.smooth_l1_loss(q_sa, y, reduction="none").mean(1)
-        elif losses == "mse":
-            per_run = F.mse_loss(q_sa, y, reduction="none").mean(1)
-        else:
-            per_run = torch.where(huber, F.smooth_l1_loss(q_sa, y, reduction="none").mean(1),
-                                  F.mse_loss(q_sa, y, reduction="none").mean(1))
+        run_loss = lambda name: td_loss(q_sa, y, name, reduction="none").mean(1)
+        per_run = run_loss(losses) if losses != "both" else torch.where(huber, run_loss("huber"), run_loss("mse"))
         (grad,) = torch.autograd.grad(per_run.sum(), live)
         with torch.no_grad():
             norms, clipped = st.clip_per_run(grad, max_norm)

@@ -1,3 +1,4 @@
+import copy
 
 import gymnasium as gym
 import numpy as np
@@ -150,3 +151,13 @@ def test_td_surface_batched_equals_loop(target):
     loop = ls.loss_plane(obj, net, dirs, a, a, method="loop")
     np.testing.assert_allclose(batched.values["loss"], loop.values["loss"], rtol=1e-5, atol=1e-7)
     assert batched.values["loss"].std() > 0
+
+
+def test_evaluate_policy_leaves_each_modules_mode_as_it_was():
+    torch.manual_seed(0)
+    model = q_network((8,))
+    model.train()
+    model[1].eval()
+    want = evaluate_policy(copy.deepcopy(model).eval(), 3)
+    np.testing.assert_array_equal(evaluate_policy(model, 3), want)
+    assert [m.training for m in model.modules()] == [True, True, False, True]

@@ -305,3 +305,16 @@ def test_checkpoint_batches_and_the_best_networks_batch():
     assert all(len(b["obs"]) == 40 for b in run.checkpoint_batches[1:])
     torch.testing.assert_close(run.checkpoint_batches[-1]["obs"], run.batch["obs"][-40:])
     assert len(run.best_batch["obs"]) == cfg.surface_batch
+
+
+def test_training_leaves_the_callers_global_generators_alone():
+    import random
+
+    def draws():
+        return random.random(), float(np.random.random()), float(torch.rand(()))
+
+    torch.manual_seed(11), np.random.seed(11), random.seed(11)
+    want = draws()
+    torch.manual_seed(11), np.random.seed(11), random.seed(11)
+    train_runs([small(total_steps=150)], [0])
+    assert draws() == want

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
+from ..objectives import eval_mode
 from ..seeding import seed_env
 
 ENV_ID = "CartPole-v1"
@@ -66,6 +67,7 @@ def greedy_actions(model: torch.nn.Module, obs: np.ndarray) -> np.ndarray:
 
 
 def evaluate_policy(model: torch.nn.Module, episodes: int = 10, seed: int = 10_000) -> np.ndarray:
-    """Returns of ``episodes`` greedy episodes started from seeds ``seed, seed+1, ...`` (batched)."""
-    model.eval()
-    return run_episodes(lambda o, alive: greedy_actions(model, o), initial_states(range(seed, seed + episodes)))
+    """Returns of ``episodes`` greedy episodes started from seeds ``seed, seed+1, ...`` (batched), the
+    model in eval mode while it plays (each module's own mode restored afterwards)."""
+    with eval_mode(model):
+        return run_episodes(lambda o, alive: greedy_actions(model, o), initial_states(range(seed, seed + episodes)))

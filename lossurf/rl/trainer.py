@@ -30,7 +30,7 @@ from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 from ..progress import progress
 from ..schedules import make_scheduler, step_scheduler
 from ..seeding import DEFAULT_THREADS, device as default_device, seed_everything
-from ..training import TrainLog
+from ..training import TrainLog, global_rngs_kept
 from . import stacked as st
 from .agents import PER_RUN, PLATEAU_WINDOW, DQNConfig, QNetConfig, RLConfig, RLRun, ReplayBuffer, q_network, shared_settings
 from .env import MAX_STEPS, initial_states
@@ -129,12 +129,16 @@ def train_runs(configs: list[RLConfig], seeds: list[int], labels: list[str] | No
     cadence, loss, optimiser, clip norm, LR and its schedule): budget, network, cadence, exploration and
     evaluation are shared, so runs compared side by side get the same environment steps, updates and
     samples per update.
+
+    The caller's thread count and global random generators are as they were afterwards (every run
+    draws from its own seeded streams).
     """
     labels = list(labels) if labels is not None else [""] * len(configs)
     _check_batch(configs, seeds, labels)
     caller_threads = torch.get_num_threads()
     try:
-        return _train(configs, seeds, labels, device)
+        with global_rngs_kept():
+            return _train(configs, seeds, labels, device)
     finally:
         torch.set_num_threads(caller_threads)
 

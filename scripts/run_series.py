@@ -29,9 +29,15 @@ import sys
 import time
 from pathlib import Path
 
-from lossurf.report import notebook_verdicts
-
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def notebook_verdicts(nb) -> list[str]:
+    """``lossurf.report.notebook_verdicts``, imported when first needed: importing lossurf imports torch
+    (3 s), which ``--help`` and a wrong ``--set`` should not wait for."""
+    from lossurf.report import notebook_verdicts as verdicts
+
+    return verdicts(nb)
 
 
 def figures(nb, img_dir: Path) -> list[Path]:

@@ -61,6 +61,7 @@ def test_every_kind_of_value_arrives_as_that_python_value(tmp_path):
     assert FIXTURE.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_rerun_of_notebook01_with_overrides_writes_copies_and_figures(tmp_path):
     out = tmp_path / "noclip"
     before = (ROOT / "notebooks" / "01_mnist_loss_surface.ipynb").read_bytes()
@@ -241,6 +242,7 @@ def test_partial_regeneration_keeps_other_sections_and_includes_quizzes(tmp_path
     assert new.index("## Lesson 01_a") < new.index("new 01 block") < new.index("## Lesson 02_b")
 
 
+@pytest.mark.slow
 def test_answer_key_end_to_end_on_the_fixture(tmp_path):
     """The fixture's items through the real runner into a key: the dry run lists all four items' reruns,
     the real run (on two of them, to stay quick) records verdicts, a failure and an item with no command."""

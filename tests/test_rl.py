@@ -9,6 +9,7 @@ import torch.nn as nn
 import lossurf as ls
 from lossurf.rl import (ReplayBuffer, evaluate_policy, initial_states, q_network,
                         return_surface, run_episodes, td_objective, td_targets)
+from lossurf.rl.summary import td_pull
 
 
 def gym_episode(states0, actions_fn, seed):
@@ -134,6 +135,37 @@ def test_td_loss_by_hand_both_target_forms():
     assert y.tolist() == [2.5, 0.0]
     with pytest.raises(ValueError, match="unknown target"):
         td_objective(net, BATCH, target="lagging")
+
+
+def test_td_objective_mse_by_hand():
+    net, b = tiny_q(), BATCH
+    # Q(s, a) = (2, 0.5); targets y = (1 + 0.5 * max(3, 1), 0) = (2.5, 0): errors 0.5 each
+    params = {k: v.detach() for k, v in net.named_parameters()}
+    assert float(td_objective(net, b, 0.5, "frozen", loss="mse")(params)["loss"]) == pytest.approx(0.25)
+    # twice the weights: Q(s, a) = (4, 1), frozen targets stay: errors 1.5 and 1 -> (2.25 + 1) / 2
+    double = {k: 2 * v for k, v in params.items()}
+    assert float(td_objective(net, b, 0.5, "frozen", loss="mse")(double)["loss"]) == pytest.approx(1.625)
+    # moving targets follow the weights: y = (1 + 0.5 * 6, 0) = (4, 0): errors 0 and 1 -> 0.5
+    assert float(td_objective(net, b, 0.5, "moving", loss="mse")(double)["loss"]) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("loss, gamma, rest, terminal", [
+    ("huber", 0.5, 0.5, -0.5),     # y1 = 1 + 0.5 * 3 = 2.5: error 0.5 (under 1, Huber's push is the error)
+    ("mse", 0.5, 1.0, -1.0),       # MSE pushes with twice the error
+    ("huber", 4.0, 1.0, -0.5),     # y1 = 1 + 4 * 3 = 13: error 11, Huber's push is capped at 1
+    ("mse", 4.0, 22.0, -1.0)])
+def test_td_pull_by_hand(loss, gamma, rest, terminal):
+    out = td_pull(tiny_q(), BATCH, gamma, loss)
+    assert out == {"terminal share": 0.5, "push from terminal": terminal, "push from the rest": rest,
+                   "rest with target above Q": 1.0}
+
+
+def test_td_pull_without_terminal_transitions_and_a_bad_loss():
+    batch = {k: v[:1] for k, v in BATCH.items()}
+    out = td_pull(tiny_q(), batch, 0.5)
+    assert out["terminal share"] == 0.0 and out["push from terminal"] == 0.0
+    with pytest.raises(ValueError, match="unknown loss"):
+        td_pull(tiny_q(), BATCH, 0.5, "l1")
 
 
 @pytest.mark.parametrize("target", ["frozen", "moving"])

@@ -74,20 +74,3 @@ def test_update_alignment_is_the_cosine_of_two_numerical_gradients(loss):
     full = _numerical_gradient(lambda p: moving(p)["loss"], params)
     want = semi @ full / (np.linalg.norm(semi) * np.linalg.norm(full))
     assert update_alignment(model, params, b, 0.99, loss=loss) == pytest.approx(want, abs=1e-5)
-
-
-def test_td_objective_mse_by_hand():
-    net = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
-    with torch.no_grad():
-        net[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0]]))   # Q(s) = (s0, 2 s1)
-    b = {"obs": torch.tensor([[1.0, 1.0], [0.5, -1.0]]), "actions": torch.tensor([1, 0]),
-         "rewards": torch.tensor([1.0, 0.0]), "next_obs": torch.tensor([[3.0, 0.5], [0.0, 0.0]]),
-         "terminated": torch.tensor([0.0, 1.0])}
-    # Q(s, a) = (2, 0.5); targets y = (1 + 0.5 * max(3, 1), 0) = (2.5, 0): errors 0.5 each
-    params = {k: v.detach() for k, v in net.named_parameters()}
-    assert float(td_objective(net, b, 0.5, "frozen", loss="mse")(params)["loss"]) == pytest.approx(0.25)
-    # twice the weights: Q(s, a) = (4, 1), frozen targets stay: errors 1.5 and 1 -> (2.25 + 1) / 2
-    double = {k: 2 * v for k, v in params.items()}
-    assert float(td_objective(net, b, 0.5, "frozen", loss="mse")(double)["loss"]) == pytest.approx(1.625)
-    # moving targets follow the weights: y = (1 + 0.5 * 6, 0) = (4, 0): errors 0 and 1 -> 0.5
-    assert float(td_objective(net, b, 0.5, "moving", loss="mse")(double)["loss"]) == pytest.approx(0.5)

@@ -1,47 +1,12 @@
-"""Scores over seeds, the random-policy floor, and the pull of a TD loss on each Q-value."""
+"""Scores over seeds, the random-policy floor, the largest |Q| of a run."""
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
-import torch.nn as nn
 
 from lossurf.rl import RLRun, q_network
-from lossurf.rl.summary import fresh_scores, random_policy_returns, td_pull
+from lossurf.rl.summary import fresh_scores, random_policy_returns
 from lossurf.rl.trainer import TEST_SEED
 from lossurf.training import TrainLog
-
-
-def tiny_q():
-    net = nn.Sequential(nn.Linear(2, 2, bias=False))
-    with torch.no_grad():
-        net[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0]]))   # Q(s) = (s0, 2 s1)
-    return net
-
-
-# transition 1: Q((1, 1)) = (1, 2), a = 1 -> Q = 2, not terminal, max Q(s') = max(3, 1) = 3
-# transition 2: Q((0.5, -1)) = (0.5, -2), a = 0 -> Q = 0.5, terminal (target = its reward, 0)
-BATCH = {"obs": torch.tensor([[1.0, 1.0], [0.5, -1.0]]), "actions": torch.tensor([1, 0]),
-         "rewards": torch.tensor([1.0, 0.0]), "next_obs": torch.tensor([[3.0, 0.5], [0.0, 0.0]]),
-         "terminated": torch.tensor([0.0, 1.0])}
-
-
-@pytest.mark.parametrize("loss, gamma, rest, terminal", [
-    ("huber", 0.5, 0.5, -0.5),     # y1 = 1 + 0.5 * 3 = 2.5: error 0.5 (under 1, Huber's push is the error)
-    ("mse", 0.5, 1.0, -1.0),       # MSE pushes with twice the error
-    ("huber", 4.0, 1.0, -0.5),     # y1 = 1 + 4 * 3 = 13: error 11, Huber's push is capped at 1
-    ("mse", 4.0, 22.0, -1.0)])
-def test_td_pull_by_hand(loss, gamma, rest, terminal):
-    out = td_pull(tiny_q(), BATCH, gamma, loss)
-    assert out == {"terminal share": 0.5, "push from terminal": terminal, "push from the rest": rest,
-                   "rest with target above Q": 1.0}
-
-
-def test_td_pull_without_terminal_transitions_and_a_bad_loss():
-    batch = {k: v[:1] for k, v in BATCH.items()}
-    out = td_pull(tiny_q(), batch, 0.5)
-    assert out["terminal share"] == 0.0 and out["push from terminal"] == 0.0
-    with pytest.raises(ValueError, match="unknown loss"):
-        td_pull(tiny_q(), BATCH, 0.5, "l1")
 
 
 def _run(best, final, q_max):

@@ -9,6 +9,7 @@ import torch.nn as nn
 import lossurf as ls
 from lossurf.rl import (ReplayBuffer, evaluate_policy, initial_states, q_network,
                         return_surface, run_episodes, td_objective, td_targets)
+from lossurf.rl.env import MAX_STEPS, cartpoles, restart
 from lossurf.rl.summary import td_pull
 
 
@@ -193,3 +194,44 @@ def test_evaluate_policy_leaves_each_modules_mode_as_it_was():
     want = evaluate_policy(copy.deepcopy(model).eval(), 3)
     np.testing.assert_array_equal(evaluate_policy(model, 3), want)
     assert [m.training for m in model.modules()] == [True, True, False, True]
+
+
+def _until_pole_falls(venv, action=1):
+    for _ in range(MAX_STEPS):
+        obs, reward, term, trunc, _ = venv.step(np.full(venv.num_envs, action))
+        if term[0]:
+            return obs
+    raise AssertionError("the pole never fell")
+
+
+FALLING = np.array([[0.0, 0.0, 0.15, 1.5], [0.0, 0.0, 0.0, 0.0]])     # sub-env 0 falls within a few steps
+START = np.array([0.01, -0.02, 0.03, -0.04])
+
+
+def test_gymnasium_resets_an_ended_sub_env_at_the_next_step():
+    """What cartpoles/restart are built around: gymnasium's vector CartPole autoresets a sub-env on the
+    step after its episode ended (reward 0, not terminated, its step count back to 0). If an upgrade
+    changes that, the trainer's episode bookkeeping is wrong."""
+    venv = cartpoles(FALLING)
+    _until_pole_falls(venv)
+    steps_other = int(venv.steps[1])
+    obs, reward, term, trunc, _ = venv.step(np.array([1, 1]))
+    assert reward[0] == 0.0 and not term[0] and not trunc[0] and venv.steps[0] == 0
+    assert np.all(np.abs(obs[0]) <= 0.05)                        # a fresh start from the reset range
+    assert reward[1] == 1.0 and venv.steps[1] == steps_other + 1
+
+
+def test_restart_starts_the_sub_env_from_our_state_at_once():
+    venv = cartpoles(FALLING)
+    _until_pole_falls(venv)
+    obs0 = restart(venv, 0, START)
+    assert obs0.dtype == np.float32 and np.array_equal(obs0, START.astype(np.float32))
+    obs, reward, term, _, _ = venv.step(np.array([0, 1]))
+    fresh = cartpoles(START[None])
+    want, _, _, _, _ = fresh.step(np.array([0]))
+    assert reward[0] == 1.0 and not term[0] and venv.steps[0] == 1
+    np.testing.assert_array_equal(obs[0], want[0])               # the physics step from START, no reset
+    plain = gym.make("CartPole-v1").unwrapped
+    plain.reset(seed=0)
+    plain.state = START.copy()
+    np.testing.assert_allclose(plain.step(0)[0], want[0], rtol=1e-6)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
 from ..directions import flatten, parameters_of
-from .env import MAX_STEPS, initial_states
+from .env import MAX_STEPS, cartpoles, initial_states
 from .td import check_loss, td_loss, td_target
 
 ROLLOUT_SEED = 30_000        # episodes for the overestimation check: used in no training, selection or test
@@ -20,9 +19,7 @@ def greedy_episodes(model: torch.nn.Module, episodes: int = 20, seed: int = ROLL
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     states = initial_states(range(seed, seed + episodes))
-    venv = CartPoleVectorEnv(num_envs=episodes, max_episode_steps=MAX_STEPS)
-    venv.reset(seed=0)
-    venv.state = states.T.copy()
+    venv = cartpoles(states)
     obs = states.astype(np.float32)
     alive = np.ones(episodes, dtype=bool)
     seen, rewards, ended = [[] for _ in range(episodes)], [[] for _ in range(episodes)], np.zeros(episodes, bool)

@@ -25,7 +25,6 @@ import copy
 
 import numpy as np
 import torch
-from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
 from ..progress import progress
 from ..schedules import make_scheduler, step_scheduler
@@ -33,7 +32,7 @@ from ..seeding import DEFAULT_THREADS, device as default_device, seed_everything
 from ..training import TrainLog, global_rngs_kept
 from . import stacked as st
 from .agents import PER_RUN, PLATEAU_WINDOW, DQNConfig, QNetConfig, RLConfig, RLRun, ReplayBuffer, q_network, shared_settings
-from .env import MAX_STEPS, initial_states
+from .env import cartpoles, initial_states, restart
 from .surfaces import returns_of
 from .td import td_loss, td_target
 
@@ -193,10 +192,9 @@ def _train(configs, seeds, labels, device):
     selection = initial_states(range(SELECTION_SEED, SELECTION_SEED + cfg.eval_episodes))
 
     # --- environment: gymnasium's vector CartPole; resets are ours, from each run's own stream --------
-    venv = CartPoleVectorEnv(num_envs=R, max_episode_steps=MAX_STEPS)
-    venv.reset(seed=0)
-    venv.state = np.stack([g.uniform(RESET_LOW, RESET_HIGH, size=4) for g in reset_rngs], 1)
-    obs = venv.state.T.astype(np.float32)
+    starts = np.stack([g.uniform(RESET_LOW, RESET_HIGH, size=4) for g in reset_rngs])
+    venv = cartpoles(starts)
+    obs = starts.astype(np.float32)
     ep_return = np.zeros(R)
     uniform = {}                                # the replay runs' draws for the current chunk of updates
     replay_runs = np.flatnonzero(replay)
@@ -263,10 +261,7 @@ def _train(configs, seeds, labels, device):
                 if t > cfg.learning_starts:
                     schedules.episode_ended(r, episode_returns)
                 ep_return[r] = 0.0
-                venv.state[:, r] = reset_rngs[r].uniform(RESET_LOW, RESET_HIGH, size=4)
-                venv.steps[r] = 0
-                next_obs[r] = venv.state[:, r].astype(np.float32)
-            venv.prev_done[:] = False            # the resets are done: no autoreset on the next step
+                next_obs[r] = restart(venv, r, reset_rngs[r].uniform(RESET_LOW, RESET_HIGH, size=4))
         obs = next_obs
         if t > cfg.learning_starts and t % cfg.train_freq == 0:
             for _ in range(cfg.gradient_steps):

@@ -107,7 +107,8 @@ class LessonRun(pytest.Item):
         import nbformat
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError
-        from lossurf.notebook_checks import compare, verdict_statuses
+        from lossurf.notebook_checks import compare
+        from lossurf.report import notebook_verdicts
 
         committed = nbformat.read(self.path, as_version=4)
         rerun = nbformat.read(self.path, as_version=4)
@@ -123,7 +124,7 @@ class LessonRun(pytest.Item):
                 os.environ.pop("LOSSURF_IMG_DIR", None)
         seconds = time.perf_counter() - t
         problems = compare(committed, rerun)
-        n = len(verdict_statuses(committed))
+        n = len(notebook_verdicts(committed))
         self.user_properties.append(("seconds", round(seconds)))
         if problems:
             raise LessonFailure(f"{len(problems)} difference(s) that do not come from rounding "

@@ -41,9 +41,9 @@ def plane():
 w = [torch.randn(30, 64, 4), torch.randn(30, 32, 32)]
 s = torch.randn(30, 4, 64)
 def rl_batch():
-    for _ in range(2000):
+    for _ in range(500):
         h = torch.relu(torch.bmm(w[0], s)); torch.bmm(w[1][:, :32, :32], h[:, :32]).sum()
-for name, fn in (("MLP forward+backward x20", mlp_steps), ("loss plane 15x15", plane), ("30 Q-nets x2000", rl_batch)):
+for name, fn in (("MLP forward+backward x20", mlp_steps), ("loss plane 15x15", plane), ("30 Q-nets x500", rl_batch)):
     fn()                                        # warm
     t = time.perf_counter(); fn(); out[name] = time.perf_counter() - t
 print(json.dumps(out))

@@ -11,20 +11,27 @@ import torch.nn.functional as F
 
 from .progress import progress
 from .schedules import make_scheduler, step_scheduler
-from .training import TrainLog, check_clip_norm, check_lr, snapshot, train_step
+from .training import TrainLog, check_clip_norm, check_lr, global_rngs_kept, snapshot, train_step
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
 def mlp(sizes=(784, 128, 10), activation: str = "relu", init_scale: float = 1.0, seed: int | None = None):
     """``Flatten -> Linear -> act -> ... -> Linear``; ``init_scale`` multiplies PyTorch's default init
-    (above 1 makes gradients explode in a deep net, below 1 makes them vanish)."""
+    (above 1 makes gradients explode in a deep net, below 1 makes them vanish). With ``seed``, the
+    weights are drawn from ``torch.manual_seed(seed)``'s stream and the global generator is left as it was."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
     if len(sizes) < 2:
         raise ValueError(f"sizes needs an input and an output size, got {sizes}")
-    if seed is not None:
+    if seed is None:
+        return _mlp(sizes, activation, init_scale)
+    with global_rngs_kept():
         torch.manual_seed(seed)
+        return _mlp(sizes, activation, init_scale)
+
+
+def _mlp(sizes, activation: str, init_scale: float) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Flatten()]
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
@@ -104,13 +111,24 @@ def layer_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list
     """Gradient norm of every Linear layer's weight for one batch, first layer first.
 
     Vanishing gradients (기울기 소실) show as norms shrinking towards the first layer; exploding
-    gradients (기울기 폭발) as norms growing towards it.
+    gradients (기울기 폭발) as norms growing towards it. The batch runs in train mode; the model's modes,
+    buffers (BatchNorm statistics) and ``.grad`` are as they were afterwards.
     """
-    model.zero_grad(set_to_none=True)
-    F.cross_entropy(model.train()(x), y).backward()
-    norms = [float(m.weight.grad.norm()) for m in model.modules() if isinstance(m, nn.Linear)]
-    model.zero_grad(set_to_none=True)
-    return norms
+    modes = [(m, m.training) for m in model.modules()]
+    grads = [(p, p.grad) for p in model.parameters()]
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model.train()(x), y).backward()
+        return [float(m.weight.grad.norm()) for m in model.modules() if isinstance(m, nn.Linear)]
+    finally:
+        for m, was in modes:
+            m.training = was
+        for p, g in grads:
+            p.grad = g
+        with torch.no_grad():
+            for b, saved in buffers:
+                b.copy_(saved)
 
 
 def gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[dict, float]:

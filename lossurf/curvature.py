@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.func import grad, jvp
 
-from .directions import Params, parameters_of
+from .directions import Params, flatten, parameters_of
 from .objectives import Objective, Supervised, eval_mode
 
 WHICH = {"largest": "LA", "smallest": "SA"}
@@ -140,7 +140,7 @@ class HessianOperator:
         return {k: t.reshape(s) for k, t, s in zip(self.names, flat.split(self.sizes), self.shapes)}
 
     def flatten(self, d: Params) -> torch.Tensor:
-        return torch.cat([d[k].reshape(-1) for k in self.names])
+        return flatten(d[k] for k in self.names)
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
         """``H @ x`` on flat float64 numpy vectors (what scipy's LinearOperator calls)."""

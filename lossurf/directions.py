@@ -7,6 +7,7 @@ parameters, so ``theta + a * d1 + b * d2`` is taken name by name.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
@@ -98,8 +99,10 @@ def random_directions(model_or_params, n: int = 2, seed: int = 0, normalization:
     return dirs
 
 
-def flatten(d: Params) -> torch.Tensor:
-    return torch.cat([v.reshape(-1) for v in d.values()])
+def flatten(values: Params | Iterable[torch.Tensor]) -> torch.Tensor:
+    """One flat vector of a parameter dict's tensors (in its order) or of an iterable of tensors."""
+    values = values.values() if isinstance(values, Mapping) else values
+    return torch.cat([v.reshape(-1) for v in values])
 
 
 def dot(a: Params, b: Params) -> torch.Tensor:

@@ -113,6 +113,15 @@ def _layer(first: nn.Module, x, w, b):
     return F.linear(x, w, b) if type(first) is nn.Linear else first._conv_forward(x, w, b)
 
 
+def first_layer_basis(split, x: torch.Tensor, center, directions) -> torch.Tensor:
+    """The first layer's outputs on ``x`` for the centre's weights and for each direction's, stacked:
+    (1 + k, N, ...). Every grid point's first-layer output is a combination of these."""
+    _, i, first, _ = split
+    wname, bname = f"{i}.weight", f"{i}.bias"
+    has_bias = first.bias is not None
+    return torch.stack([_layer(first, x, p[wname], p[bname] if has_bias else None) for p in [center, *directions]])
+
+
 def point_tiles(coefs: torch.Tensor, point_tile: int, desc: str | None = None):
     """Tiles of grid points for a computation batched over points: ``(coefs of the tile, how many of
     them are real)``. A lone point is repeated: a batched product over one item takes another kernel,
@@ -149,13 +158,7 @@ def evaluate(objective: Supervised, center, directions, coefs: torch.Tensor,
         tail = "loop" if x.device.type == "cpu" else "vmap"
     if tail == "loop":
         return _evaluate_per_point(objective, x, center, directions, coefs, split, point_tile, row_tile, desc)
-    wname, bname = f"{i}.weight", f"{i}.bias"
-    # first-layer outputs of the centre and of each direction: (1 + k, N, ...)
-    has_bias = first.bias is not None
-    basis = [_layer(first, x, center[wname], center[bname] if has_bias else None)]
-    for d in directions:
-        basis.append(_layer(first, x, d[wname], d[bname] if has_bias else None))
-    basis = torch.stack(basis)
+    basis = first_layer_basis(split, x, center, directions)
     k1, n = basis.shape[0], basis.shape[1]
     feat = basis.shape[2:]
     rest_names = [name for name, _ in rest.named_parameters()]
@@ -202,11 +205,7 @@ def _evaluate_per_point(objective, x, center, directions, coefs, split, point_ti
     """
     prefix, i, first, rest = split
     conv = type(first) is nn.Conv2d
-    wname, bname = f"{i}.weight", f"{i}.bias"
-    has_bias = first.bias is not None
-    basis = [_layer(first, x, center[wname], center[bname] if has_bias else None)]
-    basis += [_layer(first, x, d[wname], d[bname] if has_bias else None) for d in directions]
-    basis = torch.stack(basis)
+    basis = first_layer_basis(split, x, center, directions)
     if conv:
         basis = basis.permute(0, 1, 3, 4, 2).contiguous()            # (1 + k, N, H, W, C)
     n = basis.shape[1]
@@ -287,8 +286,6 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
     """
     prefix, i, first, rest = split
     n = len(x)
-    wname, bname = f"{i}.weight", f"{i}.bias"
-    has_bias = first.bias is not None
     children = list(rest.named_children())
     linears = [k for k, (_, mod) in enumerate(children) if type(mod) is nn.Linear]
     widths = [first.out_features] + [children[k][1].out_features for k in linears]
@@ -304,9 +301,7 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
     s_tiles = -(-n // r)
     n_pad = s_tiles * r
     # (sub-tiles, 1 + k, features, r): W x^T (+ b) for the centre and each direction
-    basis = [F.linear(x, center[wname], center[bname] if has_bias else None).T]
-    basis += [F.linear(x, d[wname], d[bname] if has_bias else None).T for d in directions]
-    basis = F.pad(torch.stack(basis), (0, n_pad - n))
+    basis = F.pad(first_layer_basis(split, x, center, directions).transpose(1, 2), (0, n_pad - n))
     tiles = basis.reshape(len(basis), first.out_features, s_tiles, r).permute(2, 0, 1, 3).contiguous()
     del basis
     dev, dtype = tiles.device, tiles.dtype

@@ -13,15 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-VERDICT_PREFIXES = ("shown:", "not shown")
+from .report import VERDICT_PREFIXES, verdict_lines
+
 NUMBER = re.compile(r"(?:(?<![\w.])|(?<=\bx))[-+−]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|\b(?:nan|inf|NaN|Inf)\b")
 # integers the parameters fix, whatever the rounding: kept exact
 COUNT = re.compile(r"(?<![\w.,])(\d[\d,]*) (steps|updates|checkpoints|runs)\b")
-
-
-def verdict_lines(text: str) -> list[str]:
-    """The verdict lines of printed text: lines starting with ``shown:`` or ``not shown``, in order."""
-    return [ln.rstrip() for ln in text.splitlines() if ln.startswith(VERDICT_PREFIXES)]
 
 
 def status(line: str) -> str:
@@ -118,13 +114,3 @@ def _compare_text(cell: int, old: str, new: str) -> list[str]:
         problems.append(f"cell {cell}: counts {counts(chr(10).join(rest_new))}, committed "
                         f"{counts(chr(10).join(rest_old))}")
     return problems
-
-
-def verdict_statuses(nb) -> list[str]:
-    """Every verdict line a notebook printed, in order."""
-    lines = []
-    for cell in _code_cells(nb):
-        for o in outputs(cell):
-            if o.kind.startswith("stream:"):
-                lines += verdict_lines(o.text)
-    return lines

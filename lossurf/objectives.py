@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
@@ -75,6 +76,14 @@ class FunctionObjective(Objective):
         return self._bpp or super().bytes_per_point()
 
 
+def nan_where_diverged(loss, accuracy):
+    """The accuracy where the loss is finite and NaN where it diverged, so every path reports a diverged
+    point the same way (torch tensors or numpy arrays)."""
+    if isinstance(loss, torch.Tensor):
+        return torch.where(torch.isfinite(loss), accuracy, torch.full_like(accuracy, float("nan")))
+    return np.where(np.isfinite(loss), accuracy, np.nan)
+
+
 class Supervised(Objective):
     """Mean loss (and accuracy, for classification) of a model on a fixed dataset ``(x, y)``."""
 
@@ -99,7 +108,7 @@ class Supervised(Objective):
             correct = (out.argmax(-1) == y).to(out.dtype)
             acc = {"mean": correct.mean, "sum": correct.sum}.get(reduction, lambda: correct)()
             if reduction == "mean":
-                acc = torch.where(torch.isfinite(loss), acc, torch.full_like(acc, float("nan")))
+                acc = nan_where_diverged(loss, acc)
             return {"loss": loss, "accuracy": acc}
         return {"loss": F.mse_loss(out, y, reduction=reduction)}
 

@@ -1,4 +1,5 @@
-"""Plain-text tables with rounded numbers, so stored notebook outputs stay stable and readable."""
+"""Plain-text tables with rounded numbers, so stored notebook outputs stay stable and readable; the
+verdict lines the notebooks print, read back."""
 from __future__ import annotations
 
 import math
@@ -27,3 +28,24 @@ def table(rows: list[dict], digits: int = 3) -> str:
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     line = lambda vals: "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths)))
     return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+VERDICT_PREFIXES = ("shown:", "not shown")     # the lines ``lessons.verdict`` prints start so
+
+
+def verdict_lines(text: str) -> list[str]:
+    """The verdict lines of printed text (lines starting with ``shown:`` or ``not shown``), in order,
+    without trailing whitespace."""
+    return [ln.rstrip() for ln in text.splitlines() if ln.startswith(VERDICT_PREFIXES)]
+
+
+def notebook_verdicts(nb) -> list[str]:
+    """The verdict lines a notebook's cells printed (their stream outputs), in order; ``nb`` as
+    ``nbformat`` or ``json`` reads it."""
+    lines = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                text = out.get("text", "")
+                lines += verdict_lines("".join(text) if isinstance(text, list) else text)
+    return lines

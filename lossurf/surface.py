@@ -25,7 +25,7 @@ from torch.func import vmap
 from . import fastpath
 from .directions import Params, check_directions, difference, parameters_of, project
 from .grid import float_dtype, grid_points, plane_coefs, shard_rows, stack_params
-from .objectives import Objective, Supervised, eval_mode, load_params
+from .objectives import Objective, Supervised, eval_mode, load_params, nan_where_diverged
 from .progress import progress
 
 __all__ = ["grid_points", "stack_params", "evaluate_points", "loss_line", "loss_plane", "interpolation",
@@ -85,6 +85,13 @@ def evaluate_stacked(objective: Objective, stacked: Params) -> dict[str, torch.T
     return vmap(objective)(stacked)
 
 
+def _accuracy_nan_where_diverged(objective: Objective, values: dict) -> dict:
+    """A supervised objective's accuracy made NaN at the points whose loss diverged (in place)."""
+    if isinstance(objective, Supervised) and "accuracy" in values and "loss" in values:
+        values["accuracy"] = nan_where_diverged(values["loss"], values["accuracy"])
+    return values
+
+
 def evaluate_points(objective: Objective, center, directions: list[Params], coefs,
                     method: str = "auto", chunk_size: int | None = None, memory: int = DEFAULT_MEMORY,
                     desc: str | None = None) -> dict[str, np.ndarray]:
@@ -117,9 +124,7 @@ def _evaluate(objective: Objective, center, directions, coefs, method: str = "au
     coefs = torch.as_tensor(coefs, dtype=float_dtype(center), device=device)
     with eval_mode(objective.model):
         values, ran = _run(objective, center, directions, coefs, method, chunk_size, memory, desc)
-    if isinstance(objective, Supervised) and "accuracy" in values and "loss" in values:
-        values["accuracy"] = np.where(np.isfinite(values["loss"]), values["accuracy"], np.nan)
-    return values, ran
+    return _accuracy_nan_where_diverged(objective, values), ran
 
 
 def _centre_agrees(fast: dict[str, np.ndarray], objective: Objective, center: Params) -> str | None:
@@ -469,9 +474,7 @@ def interpolation(objective: Objective, start, end, alphas=None, method: str = "
             obj.buffers = bufs
             for k, v in obj(point).items():
                 results.setdefault(k, []).append(float(v))
-    values = {k: np.asarray(v) for k, v in results.items()}
-    if isinstance(objective, Supervised) and "accuracy" in values:
-        values["accuracy"] = np.where(np.isfinite(values["loss"]), values["accuracy"], np.nan)
+    values = _accuracy_nan_where_diverged(objective, {k: np.asarray(v) for k, v in results.items()})
     return _result([alphas], values, [difference(e, s)], s, objective, "loop",
                    {"kind": "interpolation", "buffers": "interpolated"})
 
@@ -510,9 +513,7 @@ def trajectory(objective: Objective, checkpoints: list[Params], center, directio
                           f"a time", RuntimeWarning, stacklevel=2)
             parts = [objective(c) for c in checkpoints]
             values = {k: np.array([float(p[k]) for p in parts]) for k in parts[0]}
-    if isinstance(objective, Supervised) and "accuracy" in values:
-        values["accuracy"] = np.where(np.isfinite(values["loss"]), values["accuracy"], np.nan)
-    return Trajectory(coords, values, off, label)
+    return Trajectory(coords, _accuracy_nan_where_diverged(objective, values), off, label)
 
 
 def plane_covering(objective: Objective, center, directions: list[Params], trajectories, points: int,

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import math
+import random
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -100,6 +102,17 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.named_parameters()}
 
 
-def flat_params(params: dict[str, torch.Tensor] | Iterable[torch.Tensor]) -> torch.Tensor:
-    values = params.values() if isinstance(params, dict) else params
-    return torch.cat([v.reshape(-1) for v in values])
+
+@contextmanager
+def global_rngs_kept():
+    """Run a block that seeds or draws from the global generators (``random``, numpy's, torch's on the
+    CPU and on every initialised GPU), then put their states back: the caller's later draws are the ones
+    it would have made without the block."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=gpus):
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)

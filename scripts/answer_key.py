@@ -40,7 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_series import VERDICT_PREFIXES, verdicts
+from run_series import notebook_verdicts
 
 KEY = ROOT / "docs" / "answer_key.md"
 RUNS = Path("runs") / "answer_key"
@@ -210,7 +210,9 @@ def reruns(nb, notebook: Path, runs_dir: Path = RUNS) -> list[Rerun]:
 
 def verdict_lines(stdout: str) -> list[str]:
     """Verdict lines in a rerun's printed output."""
-    return [ln.rstrip() for ln in ANSI.sub("", stdout).splitlines() if ln.startswith(VERDICT_PREFIXES)]
+    from lossurf.report import verdict_lines         # imported when needed: lossurf imports torch
+
+    return verdict_lines(ANSI.sub("", stdout))
 
 
 def error_summary(stderr: str, lines: int = 6) -> str:
@@ -428,7 +430,7 @@ def main(argv=None) -> int:
     plans = {}
     for notebook in chosen:
         nb = nbformat.read(notebook, as_version=4)
-        plans[notebook] = (try_items(nb), reruns(nb, notebook, Path(args.runs)), verdicts(nb))
+        plans[notebook] = (try_items(nb), reruns(nb, notebook, Path(args.runs)), notebook_verdicts(nb))
         print(f"{notebook.name}: {len(plans[notebook][0])} items, {len(plans[notebook][1])} reruns", flush=True)
         for r in plans[notebook][1]:
             print(f"  {r.number}. {shlex.join(r.command)}", flush=True)

@@ -33,7 +33,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VERDICT_PREFIXES = ("shown:", "not shown")
+
+
+def notebook_verdicts(nb) -> list[str]:
+    """``lossurf.report.notebook_verdicts``, imported when first needed: importing lossurf imports torch
+    (3 s), which ``--help`` and a wrong ``--set`` should not wait for."""
+    from lossurf.report import notebook_verdicts as verdicts
+
+    return verdicts(nb)
 
 
 def figures(nb, img_dir: Path) -> list[Path]:
@@ -51,19 +58,6 @@ def figures(nb, img_dir: Path) -> list[Path]:
         path.write_bytes(base64.b64decode(pngs[0]))
         written.append(path)
     return written
-
-
-def verdicts(nb) -> list[str]:
-    """The verdict lines a notebook printed (stream outputs starting with ``shown:`` or ``not shown``), in order."""
-    lines = []
-    for cell in nb["cells"]:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") != "stream":
-                continue
-            text = out.get("text", "")
-            text = "".join(text) if isinstance(text, list) else text
-            lines += [ln.rstrip() for ln in text.splitlines() if ln.startswith(VERDICT_PREFIXES)]
-    return lines
 
 
 # ---------------------------------------------------------------------------------------- parameters
@@ -247,14 +241,14 @@ def main(argv=None) -> int:
         except CellExecutionError as err:
             if out_dir is not None:                   # keep the failed copy to read; never a half-run committed notebook
                 nbformat.write(nb, target)
-            print("\n".join(verdicts(nb)), flush=True)
+            print("\n".join(notebook_verdicts(nb)), flush=True)
             print(f"{path.name}: failed after {time.perf_counter() - t:.0f} s"
                   + (f" (partial copy: {target})" if out_dir is not None else ""), flush=True)
             print(str(err)[-4000:], file=sys.stderr)
             return 1
         nbformat.write(nb, target)
         written = figures(nb, img_dir)
-        for line in verdicts(nb):
+        for line in notebook_verdicts(nb):
             print(line, flush=True)
         size = target.stat().st_size / 2**20
         print(f"{path.name}: {time.perf_counter() - t:.0f} s, {size:.1f} MB, "

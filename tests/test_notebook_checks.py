@@ -9,7 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lossurf.notebook_checks import compare, counts, mask, verdict_statuses
+from lossurf.notebook_checks import compare, counts, mask
+from lossurf.report import notebook_verdicts
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = nbformat.read(ROOT / "notebooks" / "02_qnetwork_loss_surface.ipynb", as_version=4)
@@ -47,7 +48,7 @@ def test_a_notebook_equals_itself_and_its_rerun_with_other_numbers():
 
 
 def test_a_flipped_verdict_fails():
-    assert verdict_statuses(COMMITTED)[0].startswith("shown:")
+    assert notebook_verdicts(COMMITTED)[0].startswith("shown:")
     flipped = copy.deepcopy(COMMITTED)
     done = False
     for o in _streams(flipped):

@@ -1,3 +1,4 @@
+import copy
 
 import gymnasium as gym
 import numpy as np
@@ -8,6 +9,8 @@ import torch.nn as nn
 import lossurf as ls
 from lossurf.rl import (ReplayBuffer, evaluate_policy, initial_states, q_network,
                         return_surface, run_episodes, td_objective, td_targets)
+from lossurf.rl.env import MAX_STEPS, cartpoles, restart
+from lossurf.rl.summary import td_pull
 
 
 def gym_episode(states0, actions_fn, seed):
@@ -135,6 +138,37 @@ def test_td_loss_by_hand_both_target_forms():
         td_objective(net, BATCH, target="lagging")
 
 
+def test_td_objective_mse_by_hand():
+    net, b = tiny_q(), BATCH
+    # Q(s, a) = (2, 0.5); targets y = (1 + 0.5 * max(3, 1), 0) = (2.5, 0): errors 0.5 each
+    params = {k: v.detach() for k, v in net.named_parameters()}
+    assert float(td_objective(net, b, 0.5, "frozen", loss="mse")(params)["loss"]) == pytest.approx(0.25)
+    # twice the weights: Q(s, a) = (4, 1), frozen targets stay: errors 1.5 and 1 -> (2.25 + 1) / 2
+    double = {k: 2 * v for k, v in params.items()}
+    assert float(td_objective(net, b, 0.5, "frozen", loss="mse")(double)["loss"]) == pytest.approx(1.625)
+    # moving targets follow the weights: y = (1 + 0.5 * 6, 0) = (4, 0): errors 0 and 1 -> 0.5
+    assert float(td_objective(net, b, 0.5, "moving", loss="mse")(double)["loss"]) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("loss, gamma, rest, terminal", [
+    ("huber", 0.5, 0.5, -0.5),     # y1 = 1 + 0.5 * 3 = 2.5: error 0.5 (under 1, Huber's push is the error)
+    ("mse", 0.5, 1.0, -1.0),       # MSE pushes with twice the error
+    ("huber", 4.0, 1.0, -0.5),     # y1 = 1 + 4 * 3 = 13: error 11, Huber's push is capped at 1
+    ("mse", 4.0, 22.0, -1.0)])
+def test_td_pull_by_hand(loss, gamma, rest, terminal):
+    out = td_pull(tiny_q(), BATCH, gamma, loss)
+    assert out == {"terminal share": 0.5, "push from terminal": terminal, "push from the rest": rest,
+                   "rest with target above Q": 1.0}
+
+
+def test_td_pull_without_terminal_transitions_and_a_bad_loss():
+    batch = {k: v[:1] for k, v in BATCH.items()}
+    out = td_pull(tiny_q(), batch, 0.5)
+    assert out["terminal share"] == 0.0 and out["push from terminal"] == 0.0
+    with pytest.raises(ValueError, match="unknown loss"):
+        td_pull(tiny_q(), BATCH, 0.5, "l1")
+
+
 @pytest.mark.parametrize("target", ["frozen", "moving"])
 def test_td_surface_batched_equals_loop(target):
     torch.manual_seed(0)
@@ -150,3 +184,54 @@ def test_td_surface_batched_equals_loop(target):
     loop = ls.loss_plane(obj, net, dirs, a, a, method="loop")
     np.testing.assert_allclose(batched.values["loss"], loop.values["loss"], rtol=1e-5, atol=1e-7)
     assert batched.values["loss"].std() > 0
+
+
+def test_evaluate_policy_leaves_each_modules_mode_as_it_was():
+    torch.manual_seed(0)
+    model = q_network((8,))
+    model.train()
+    model[1].eval()
+    want = evaluate_policy(copy.deepcopy(model).eval(), 3)
+    np.testing.assert_array_equal(evaluate_policy(model, 3), want)
+    assert [m.training for m in model.modules()] == [True, True, False, True]
+
+
+def _until_pole_falls(venv, action=1):
+    for _ in range(MAX_STEPS):
+        obs, reward, term, trunc, _ = venv.step(np.full(venv.num_envs, action))
+        if term[0]:
+            return obs
+    raise AssertionError("the pole never fell")
+
+
+FALLING = np.array([[0.0, 0.0, 0.15, 1.5], [0.0, 0.0, 0.0, 0.0]])     # sub-env 0 falls within a few steps
+START = np.array([0.01, -0.02, 0.03, -0.04])
+
+
+def test_gymnasium_resets_an_ended_sub_env_at_the_next_step():
+    """What cartpoles/restart are built around: gymnasium's vector CartPole autoresets a sub-env on the
+    step after its episode ended (reward 0, not terminated, its step count back to 0). If an upgrade
+    changes that, the trainer's episode bookkeeping is wrong."""
+    venv = cartpoles(FALLING)
+    _until_pole_falls(venv)
+    steps_other = int(venv.steps[1])
+    obs, reward, term, trunc, _ = venv.step(np.array([1, 1]))
+    assert reward[0] == 0.0 and not term[0] and not trunc[0] and venv.steps[0] == 0
+    assert np.all(np.abs(obs[0]) <= 0.05)                        # a fresh start from the reset range
+    assert reward[1] == 1.0 and venv.steps[1] == steps_other + 1
+
+
+def test_restart_starts_the_sub_env_from_our_state_at_once():
+    venv = cartpoles(FALLING)
+    _until_pole_falls(venv)
+    obs0 = restart(venv, 0, START)
+    assert obs0.dtype == np.float32 and np.array_equal(obs0, START.astype(np.float32))
+    obs, reward, term, _, _ = venv.step(np.array([0, 1]))
+    fresh = cartpoles(START[None])
+    want, _, _, _, _ = fresh.step(np.array([0]))
+    assert reward[0] == 1.0 and not term[0] and venv.steps[0] == 1
+    np.testing.assert_array_equal(obs[0], want[0])               # the physics step from START, no reset
+    plain = gym.make("CartPole-v1").unwrapped
+    plain.reset(seed=0)
+    plain.state = START.copy()
+    np.testing.assert_allclose(plain.step(0)[0], want[0], rtol=1e-6)

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from lossurf.rl import (discounted_returns, greedy_episodes, predicted_vs_actual, q_network, td_objective,
                         update_alignment, evaluate_policy)
@@ -38,9 +37,6 @@ def test_predicted_vs_actual_keeps_only_complete_returns():
     q0 = model(torch.as_tensor(eps[0]["obs"][:1])).max(-1).values.item()
     assert out["predicted"][0] == pytest.approx(q0)
     assert out["actual"][0] == pytest.approx(discounted_returns(eps[0]["rewards"], 0.99)[0])
-    # an episode cut at 500 steps keeps only states with >= margin steps left
-    assert out["tail_bound"] == pytest.approx(0.99 ** 300 / 0.01)
-    assert out["ratio"] == pytest.approx(np.median(out["predicted"] / out["actual"]))
 
 
 def test_update_alignment():
@@ -49,21 +45,32 @@ def test_update_alignment():
     b = _batch()
     # gamma = 0: the target does not depend on the weights, so both gradients are the same
     assert update_alignment(model, model, b, 0.0) == pytest.approx(1.0, abs=1e-6)
-    c = update_alignment(model, model, b, 0.99, loss="mse")
-    assert -1.0 <= c <= 1.0
     with pytest.raises(ValueError, match="unknown loss"):
         update_alignment(model, model, b, 0.99, loss="l1")
 
 
-def test_td_objective_mse():
+def _numerical_gradient(f, params, eps=1e-6):
+    """Central differences of a scalar function of a float64 parameter dict, flattened."""
+    out = []
+    for k, v in params.items():
+        for idx in range(v.numel()):
+            up = {n: t.clone() for n, t in params.items()}
+            down = {n: t.clone() for n, t in params.items()}
+            up[k].view(-1)[idx] += eps
+            down[k].view(-1)[idx] -= eps
+            out.append((float(f(up)) - float(f(down))) / (2 * eps))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("loss", ["mse", "huber"])
+def test_update_alignment_is_the_cosine_of_two_numerical_gradients(loss):
     torch.manual_seed(0)
-    model = q_network((16,))
-    b = _batch()
-    obj = td_objective(model, b, 0.9, "frozen", loss="mse")
-    with torch.no_grad():
-        y = b["rewards"] + 0.9 * (1 - b["terminated"]) * model(b["next_obs"]).max(1).values
-        want = F.mse_loss(model(b["obs"]).gather(1, b["actions"][:, None])[:, 0], y)
-    params = {k: v.detach() for k, v in model.named_parameters()}
-    assert float(obj(params)["loss"]) == pytest.approx(float(want), rel=1e-6)
-    huber = td_objective(model, b, 0.9, "frozen")
-    assert float(huber(params)["loss"]) != pytest.approx(float(want), rel=1e-3)
+    model = q_network((6,)).double()
+    b = {k: v.double() if v.is_floating_point() else v for k, v in _batch(32).items()}
+    params = {k: v.detach().clone() for k, v in model.named_parameters()}
+    moving = td_objective(model, b, 0.99, "moving", loss=loss)
+    semi = _numerical_gradient(lambda p: td_objective(model, b, 0.99, "frozen", target_params=params,
+                                                      loss=loss)(p)["loss"], params)
+    full = _numerical_gradient(lambda p: moving(p)["loss"], params)
+    want = semi @ full / (np.linalg.norm(semi) * np.linalg.norm(full))
+    assert update_alignment(model, params, b, 0.99, loss=loss) == pytest.approx(want, abs=1e-5)

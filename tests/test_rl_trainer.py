@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lossurf.rl import (DQNConfig, QNetConfig, RLConfig, epsilon, evaluate_policy, q_network, td_targets,
+from lossurf.rl import (DQNConfig, QNetConfig, RLConfig, epsilon, evaluate_policy, q_network,
                         train_dqn, train_many, train_qnetwork, train_runs)
 from lossurf.rl.stacked import StackedMLP, StackedOptimizer, clip_per_run
 from lossurf.rl.trainer import TEST_SEED, _UNIFORM_CHUNK
@@ -27,7 +27,17 @@ def small(total_steps=500, **kw):
 
 def reference_run(cfg: RLConfig, seed: int):
     """The plain way, one run: gym.make, an nn.Module, torch.optim, clip_grad_norm_, the same random streams.
-    Returns per-update losses, pre-clip norms, max |Q| of the batch, and the final parameters."""
+    Returns per-update losses, pre-clip norms, max |Q| of the batch, and the final parameters. On one
+    thread: tiny operations on two threads of a busy 2-core machine took 50x longer (24 s against 0.5 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _reference_run(cfg, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _reference_run(cfg: RLConfig, seed: int):
     torch.manual_seed(seed)
     model = q_network(cfg.hidden)
     target = copy.deepcopy(model)
@@ -62,7 +72,9 @@ def reference_run(cfg: RLConfig, seed: int):
             else:
                 idx = np.arange(size - cfg.batch_size, size)
             o, a, r, n, d = (torch.as_tensor(np.array(x)) for x in zip(*[memory[i] for i in idx]))
-            y = td_targets(target if cfg.target_network else model, r.float(), n, d.float(), cfg.gamma)
+            with torch.no_grad():
+                next_q = (target if cfg.target_network else model)(n).max(1).values
+            y = r.float() + cfg.gamma * (1.0 - d.float()) * next_q
             q = model(o)
             q_sa = q.gather(1, a[:, None]).squeeze(1)
             loss = F.smooth_l1_loss(q_sa, y) if cfg.loss == "huber" else F.mse_loss(q_sa, y)
@@ -72,7 +84,12 @@ def reference_run(cfg: RLConfig, seed: int):
             opt.step()
             losses.append(loss.item()), norms.append(norm.item()), qmax.append(q.detach().abs().max().item())
             if cfg.target_network and (u + 1) % cfg.target_update == 0:
-                target.load_state_dict(model.state_dict())
+                if cfg.tau == 1.0:
+                    target.load_state_dict(model.state_dict())
+                else:                                                # Polyak: (1 - tau) target + tau online
+                    with torch.no_grad():
+                        for t_p, p in zip(target.parameters(), model.parameters()):
+                            t_p.copy_((1 - cfg.tau) * t_p + cfg.tau * p)
     return {"loss": losses, "norm": norms, "qmax": qmax, "returns": returns,
             "params": {k: v.detach() for k, v in model.named_parameters()}}
 
@@ -82,7 +99,9 @@ CASES = {"dqn": dict(),
          "no target": dict(target_network=False),
          "online q-network, sgd, mse, clip": dict(replay=False, target_network=False, batch_size=1, train_freq=1,
                                                    learning_starts=300, optimizer="sgd", lr=1e-2, loss="mse",
-                                                   clip_norm=0.5)}
+                                                   clip_norm=0.5),
+         "two gradient steps per update time": dict(train_freq=4, gradient_steps=2),
+         "polyak target, tau 0.3": dict(tau=0.3, target_update=5)}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -90,6 +109,10 @@ def test_batched_trainer_equals_plain_single_run(case):
     cfg = small(**CASES[case])
     ref = reference_run(cfg, seed=5)
     run = train_runs([cfg], [5])[0]
+    _assert_same_as_reference(run, ref, cfg)
+
+
+def _assert_same_as_reference(run, ref, cfg):
     assert len(run.log) == len(ref["loss"]) == cfg.updates >= 200
     np.testing.assert_allclose(run.log.loss, ref["loss"], rtol=2e-4, atol=1e-6)
     np.testing.assert_allclose(run.log.grad_norm, ref["norm"], rtol=2e-4, atol=1e-6)
@@ -98,6 +121,13 @@ def test_batched_trainer_equals_plain_single_run(case):
     assert run.max_abs_q == pytest.approx(max(ref["qmax"]), rel=2e-4)
     for k, v in run.model.named_parameters():
         torch.testing.assert_close(v.detach(), ref["params"][k], rtol=1e-4, atol=1e-5)
+
+
+def test_adam_and_sgd_runs_in_one_batch_each_equal_the_plain_single_run():
+    adam, sgd = small(), small(optimizer="sgd", lr=0.01, loss="mse", replay=False)
+    runs = train_runs([adam, sgd], [5, 6])
+    _assert_same_as_reference(runs[0], reference_run(adam, seed=5), adam)
+    _assert_same_as_reference(runs[1], reference_run(sgd, seed=6), sgd)
 
 
 def _mixed_batch():
@@ -159,6 +189,7 @@ def test_stacked_adam_equals_torch_adam():
             torch.testing.assert_close(v, dict(m.named_parameters())[k].detach(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_thread_count_and_are_seeded():
     cfg = small(total_steps=400)
     one = train_runs([cfg, dataclasses.replace(cfg, replay=False)], [1, 2])
@@ -185,7 +216,6 @@ def test_run_statistics_and_fresh_test_episodes():
     np.testing.assert_array_equal(run.best_test, evaluate_policy(run.best_model, 4, seed=TEST_SEED))
     assert len(run.checkpoints) == 1 + cfg.updates // cfg.checkpoint_every + 1
     assert len(run.batch["obs"]) == cfg.surface_batch
-    assert run.max_abs_q == max(run.q_max)
 
 
 def test_ties_in_selection_go_to_the_later_network():
@@ -243,11 +273,9 @@ def test_bad_settings_name_the_problem():
         train_many([({"lr": 1e-3}, 0, "x")])
 
 
-def test_thread_count_follows_the_work_and_is_restored():
+def test_thread_count_is_the_configs_setting_while_training_and_is_restored():
     from lossurf.rl.trainer import training_threads
-    assert training_threads([QNetConfig()] * 2) == 1                 # small operations: one thread
-    assert training_threads([DQNConfig()] * 30) == 1
-    assert training_threads([DQNConfig(threads=3)]) == 3             # an explicit setting wins
+    assert training_threads([DQNConfig(threads=3), DQNConfig()]) == 3
     before = torch.get_num_threads()
     torch.set_num_threads(1 if before != 1 else 2)
     try:
@@ -303,3 +331,16 @@ def test_checkpoint_batches_and_the_best_networks_batch():
     assert all(len(b["obs"]) == 40 for b in run.checkpoint_batches[1:])
     torch.testing.assert_close(run.checkpoint_batches[-1]["obs"], run.batch["obs"][-40:])
     assert len(run.best_batch["obs"]) == cfg.surface_batch
+
+
+def test_training_leaves_the_callers_global_generators_alone():
+    import random
+
+    def draws():
+        return random.random(), float(np.random.random()), float(torch.rand(()))
+
+    torch.manual_seed(11), np.random.seed(11), random.seed(11)
+    want = draws()
+    torch.manual_seed(11), np.random.seed(11), random.seed(11)
+    train_runs([small(total_steps=150)], [0])
+    assert draws() == want

@@ -9,6 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from lossurf.report import notebook_verdicts
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "params.ipynb"
 RUN_SERIES = ROOT / "scripts" / "run_series.py"
@@ -59,6 +61,7 @@ def test_every_kind_of_value_arrives_as_that_python_value(tmp_path):
     assert FIXTURE.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_rerun_of_notebook01_with_overrides_writes_copies_and_figures(tmp_path):
     out = tmp_path / "noclip"
     before = (ROOT / "notebooks" / "01_mnist_loss_surface.ipynb").read_bytes()
@@ -212,7 +215,7 @@ def test_verdict_extraction():
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="shown: a\nother\n"),
                            nbformat.v4.new_output("execute_result", data={"text/plain": "'shown: not a print'"})]
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text=["not shown with these settings: b\n"])]
-    assert rs.verdicts(nb) == ["shown: a", "not shown with these settings: b"]
+    assert notebook_verdicts(nb) == ["shown: a", "not shown with these settings: b"]
 
 
 def test_verdict_table_marks_what_changed():
@@ -239,6 +242,7 @@ def test_partial_regeneration_keeps_other_sections_and_includes_quizzes(tmp_path
     assert new.index("## Lesson 01_a") < new.index("new 01 block") < new.index("## Lesson 02_b")
 
 
+@pytest.mark.slow
 def test_answer_key_end_to_end_on_the_fixture(tmp_path):
     """The fixture's items through the real runner into a key: the dry run lists all four items' reruns,
     the real run (on two of them, to stay quick) records verdicts, a failure and an item with no command."""

@@ -88,7 +88,12 @@ def test_log_records_and_converts():
     arr = log.arrays()
     assert set(arr) == {"loss", "grad_norm", "clipped", "lr"} and len(log) == 5
     assert arr["clipped"].dtype == bool and log.fraction_clipped == 1.0
-    assert np.allclose(arr["lr"], 1e-3) and log.max_grad_norm == arr["grad_norm"].max()
+    assert np.allclose(arr["lr"], 1e-3)
+    known = ls.TrainLog()
+    assert known.max_grad_norm == 0.0 and known.fraction_clipped == 0.0
+    for norm, clipped in ((0.5, False), (3.0, True), (1.0, True), (2.0, False)):
+        known.record(ls.StepResult(loss=1.0, grad_norm=norm, clipped=clipped), opt)
+    assert known.max_grad_norm == 3.0 and known.fraction_clipped == 0.5
 
 
 def lr_sequence(name, units=300, lr0=0.1, **kw):

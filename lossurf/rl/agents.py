@@ -27,8 +27,8 @@ import torch.nn as nn
 
 from ..schedules import SCHEDULES
 from ..training import TrainLog, check_clip_norm, check_lr
+from .td import check_loss, td_target
 
-LOSSES = ("huber", "mse")
 SCHEDULE_UNITS = ("auto", "episode", "round", "update")
 PLATEAU_WINDOW = 10               # "plateau" watches the mean return of a run's last 10 training episodes
 OPTIMIZERS = ("adam", "sgd")
@@ -47,8 +47,7 @@ def q_network(hidden=(32, 32), obs_dim: int = 4, n_actions: int = 2) -> nn.Seque
 def td_targets(target_model: nn.Module, rewards, next_obs, terminated, gamma: float) -> torch.Tensor:
     """r + gamma * max_a' Q(s', a'), with no bootstrap past a terminal state (truncation bootstraps)."""
     with torch.no_grad():
-        next_q = target_model(next_obs).max(dim=-1).values
-    return rewards + gamma * (1.0 - terminated) * next_q
+        return td_target(rewards, terminated, target_model(next_obs), gamma)
 
 
 @dataclass
@@ -104,8 +103,7 @@ class RLConfig:
             raise ValueError(f"threads must be None (automatic) or an integer >= 1, got {self.threads!r}")
         if self.learning_starts < 0:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        check_loss(self.loss)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.schedule_unit not in SCHEDULE_UNITS:

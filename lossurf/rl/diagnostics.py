@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
-from ..directions import parameters_of
-from .agents import LOSSES
-from .env import MAX_STEPS, initial_states
+from ..directions import flatten, parameters_of
+from .env import MAX_STEPS, cartpoles, initial_states
+from .td import check_loss, td_loss, td_target
 
 ROLLOUT_SEED = 30_000        # episodes for the overestimation check: used in no training, selection or test
 
@@ -21,9 +19,7 @@ def greedy_episodes(model: torch.nn.Module, episodes: int = 20, seed: int = ROLL
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     states = initial_states(range(seed, seed + episodes))
-    venv = CartPoleVectorEnv(num_envs=episodes, max_episode_steps=MAX_STEPS)
-    venv.reset(seed=0)
-    venv.state = states.T.copy()
+    venv = cartpoles(states)
     obs = states.astype(np.float32)
     alive = np.ones(episodes, dtype=bool)
     seen, rewards, ended = [[] for _ in range(episodes)], [[] for _ in range(episodes)], np.zeros(episodes, bool)
@@ -89,15 +85,13 @@ def update_alignment(model: torch.nn.Module, params, batch: dict, gamma: float, 
     surface is L(theta; y(theta)), one function of theta, whose gradient g_moving also flows through
     y. A cosine near +1 means a Q-learning step also descends that surface; below 0, it climbs it.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-    loss_fn = F.smooth_l1_loss if loss == "huber" else F.mse_loss
+    check_loss(loss)
     p = {k: v.detach().clone().requires_grad_(True) for k, v in parameters_of(params).items()}
     call = lambda x: torch.func.functional_call(model, p, (x,))
     q_sa = call(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
-    y = batch["rewards"] + gamma * (1.0 - batch["terminated"]) * call(batch["next_obs"]).max(1).values
-    semi = torch.autograd.grad(loss_fn(q_sa, y.detach()), list(p.values()), retain_graph=True)
-    moving = torch.autograd.grad(loss_fn(q_sa, y), list(p.values()))
-    a, b = torch.cat([g.reshape(-1) for g in semi]), torch.cat([g.reshape(-1) for g in moving])
+    y = td_target(batch["rewards"], batch["terminated"], call(batch["next_obs"]), gamma)
+    semi = torch.autograd.grad(td_loss(q_sa, y.detach(), loss), list(p.values()), retain_graph=True)
+    moving = torch.autograd.grad(td_loss(q_sa, y, loss), list(p.values()))
+    a, b = flatten(semi), flatten(moving)
     denom = (a.norm() * b.norm()).item()
     return float("nan") if denom == 0 else float(a @ b) / denom

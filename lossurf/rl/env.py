@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
+from ..objectives import eval_mode
 from ..seeding import seed_env
 
 ENV_ID = "CartPole-v1"
@@ -33,6 +34,28 @@ def initial_states(seeds) -> np.ndarray:
     return np.stack(states)
 
 
+def cartpoles(states: np.ndarray, max_steps: int = MAX_STEPS) -> CartPoleVectorEnv:
+    """gymnasium's vector CartPole with one sub-env per row of ``states`` (B, 4), started exactly there.
+
+    This function and ``restart`` are the only code that writes the vector env's internals (``state``,
+    ``steps``, ``prev_done``); tests/test_rl.py checks the gymnasium behaviour they rely on: a sub-env
+    whose episode ended is reset by the *next* ``step`` (reward 0), from the env's own generator.
+    """
+    venv = CartPoleVectorEnv(num_envs=len(states), max_episode_steps=max_steps)
+    venv.reset(seed=0)
+    venv.state = np.asarray(states, dtype=np.float64).T.copy()
+    return venv
+
+
+def restart(venv: CartPoleVectorEnv, r: int, state: np.ndarray) -> np.ndarray:
+    """Start sub-env ``r``, whose episode just ended, again from ``state`` (4,) now, instead of
+    gymnasium's reset at the next step; returns its float32 observation."""
+    venv.state[:, r] = state
+    venv.steps[r] = 0
+    venv.prev_done[r] = False
+    return venv.state[:, r].astype(np.float32)
+
+
 def run_episodes(policy, states: np.ndarray, max_steps: int = MAX_STEPS) -> np.ndarray:
     """Play one episode from each start state at once; return each episode's undiscounted return.
 
@@ -43,9 +66,7 @@ def run_episodes(policy, states: np.ndarray, max_steps: int = MAX_STEPS) -> np.n
     """
     states = np.asarray(states, dtype=np.float64)
     b = len(states)
-    venv = CartPoleVectorEnv(num_envs=b, max_episode_steps=max_steps)
-    venv.reset(seed=0)
-    venv.state = states.T.copy()
+    venv = cartpoles(states, max_steps)
     obs = states.astype(np.float32)
     returns = np.zeros(b)
     alive = np.ones(b, dtype=bool)
@@ -66,6 +87,7 @@ def greedy_actions(model: torch.nn.Module, obs: np.ndarray) -> np.ndarray:
 
 
 def evaluate_policy(model: torch.nn.Module, episodes: int = 10, seed: int = 10_000) -> np.ndarray:
-    """Returns of ``episodes`` greedy episodes started from seeds ``seed, seed+1, ...`` (batched)."""
-    model.eval()
-    return run_episodes(lambda o, alive: greedy_actions(model, o), initial_states(range(seed, seed + episodes)))
+    """Returns of ``episodes`` greedy episodes started from seeds ``seed, seed+1, ...`` (batched), the
+    model in eval mode while it plays (each module's own mode restored afterwards)."""
+    with eval_mode(model):
+        return run_episodes(lambda o, alive: greedy_actions(model, o), initial_states(range(seed, seed + episodes)))

@@ -11,11 +11,16 @@ from .summary import SOLVED
 
 
 def window_max(values, width: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """The max of each window of ``width`` updates (a spike is never smoothed away): (x, max)."""
-    v = np.asarray(values, dtype=float)
-    n = max(1, len(v) // width)
-    v = v[: n * width].reshape(n, -1) if len(v) >= width else v.reshape(1, -1)
-    return (np.arange(len(v)) + 1) * v.shape[1], np.nanmax(np.where(np.isfinite(v), v, np.inf), axis=1)
+    """The max of each window of ``width`` updates, the last window holding what is left (so every value
+    is in a window and a spike is never smoothed away); a value that is not finite (an overflow: inf or
+    NaN) counts as inf. Returns (x, max), x the number of updates up to each window's end."""
+    v = np.asarray(values, dtype=float).reshape(-1)
+    if width < 1:
+        raise ValueError(f"width must be >= 1, got {width}")
+    starts = np.arange(0, len(v), width)
+    if not len(v):
+        return starts, np.zeros(0)
+    return np.minimum(starts + width, len(v)), np.maximum.reduceat(np.where(np.isfinite(v), v, np.inf), starts)
 
 
 def run_grid(groups: dict[str, list[RLRun]], gamma: float, random_mean: float | None = None, ncols: int | None = None,

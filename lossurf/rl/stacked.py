@@ -14,6 +14,8 @@ import math
 import torch
 import torch.nn as nn
 
+from ..directions import flatten
+
 Params = dict[str, torch.Tensor]
 
 
@@ -38,7 +40,7 @@ class StackedMLP:
 
     def stack(self, models: list[nn.Module], device=None) -> torch.Tensor:
         """The (R, P) tensor holding ``models``' parameters, a row each (the models stay untouched)."""
-        rows = [torch.cat([p.detach().reshape(-1) for p in m.parameters()]) for m in models]
+        rows = [flatten(p.detach() for p in m.parameters()) for m in models]
         return torch.stack(rows).to(device)
 
     def views(self, flat: torch.Tensor) -> Params:

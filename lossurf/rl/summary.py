@@ -7,6 +7,7 @@ import torch
 
 from .agents import RLRun
 from .env import initial_states, run_episodes
+from .td import check_loss, td_target
 from .trainer import TEST_SEED, _as_model
 
 SOLVED = 475          # CartPole-v1's "solved" threshold (mean return over 100 episodes)
@@ -64,8 +65,9 @@ def td_pull(model: torch.nn.Module, batch: dict, gamma: float, loss: str = "hube
     push from terminal transitions (their target is r alone: the only ones that tie Q to real rewards)
     and from the rest; > 0 pushes Q up, < 0 down.
     """
+    check_loss(loss)
     q = model(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
-    y = batch["rewards"] + gamma * (1.0 - batch["terminated"]) * model(batch["next_obs"]).max(1).values
+    y = td_target(batch["rewards"], batch["terminated"], model(batch["next_obs"]), gamma)
     err = y - q
     push = err.clamp(-1.0, 1.0) if loss == "huber" else 2.0 * err
     term = batch["terminated"] > 0

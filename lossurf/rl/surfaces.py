@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
 from ..directions import Params, check_directions, parameters_of
 from ..objectives import FunctionObjective
 from ..progress import progress
 from ..surface import SurfaceResult, _check_axis, _to_numpy, grid_points
-from .agents import LOSSES
 from .env import initial_states, run_episodes
+from .td import check_loss, td_loss, td_target
 
 TARGETS = ("frozen", "moving")
 
@@ -28,16 +27,13 @@ def td_objective(model: torch.nn.Module, batch: dict, gamma: float = 0.99, targe
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-    loss_fn = F.smooth_l1_loss if loss == "huber" else F.mse_loss
+    check_loss(loss)
     obs, actions, rewards = batch["obs"], batch["actions"], batch["rewards"]
     next_obs, term = batch["next_obs"], batch["terminated"]
     if target == "frozen":
         frozen = parameters_of(target_params if target_params is not None else model)
         with torch.no_grad():
-            next_q = functional_call(model, frozen, (next_obs,), strict=True).max(dim=1).values
-        fixed_y = rewards + gamma * (1.0 - term) * next_q
+            fixed_y = td_target(rewards, term, functional_call(model, frozen, (next_obs,), strict=True), gamma)
 
     def fn(objective, params):
         q = objective.run(params, obs)
@@ -45,8 +41,8 @@ def td_objective(model: torch.nn.Module, batch: dict, gamma: float = 0.99, targe
         if target == "frozen":
             y = fixed_y
         else:
-            y = rewards + gamma * (1.0 - term) * objective.run(params, next_obs).max(dim=1).values
-        return {"loss": loss_fn(q_sa, y), "q_mean": q_sa.mean()}
+            y = td_target(rewards, term, objective.run(params, next_obs), gamma)
+        return {"loss": td_loss(q_sa, y, loss), "q_mean": q_sa.mean()}
 
     n_params = sum(p.numel() for p in model.parameters())
     width = max(m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))

@@ -25,17 +25,16 @@ import copy
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
 from ..progress import progress
 from ..schedules import make_scheduler, step_scheduler
 from ..seeding import DEFAULT_THREADS, device as default_device, seed_everything
-from ..training import TrainLog
+from ..training import TrainLog, global_rngs_kept
 from . import stacked as st
 from .agents import PER_RUN, PLATEAU_WINDOW, DQNConfig, QNetConfig, RLConfig, RLRun, ReplayBuffer, q_network, shared_settings
-from .env import MAX_STEPS, initial_states
+from .env import cartpoles, initial_states, restart
 from .surfaces import returns_of
+from .td import td_loss, td_target
 
 SELECTION_SEED = 10_000       # greedy evaluations during training (choose the best network) start here
 TEST_SEED = 20_000            # fresh episodes for the final test: used neither in training nor in selection
@@ -129,185 +128,216 @@ def train_runs(configs: list[RLConfig], seeds: list[int], labels: list[str] | No
     cadence, loss, optimiser, clip norm, LR and its schedule): budget, network, cadence, exploration and
     evaluation are shared, so runs compared side by side get the same environment steps, updates and
     samples per update.
+
+    The caller's thread count and global random generators are as they were afterwards (every run
+    draws from its own seeded streams).
     """
     labels = list(labels) if labels is not None else [""] * len(configs)
     _check_batch(configs, seeds, labels)
     caller_threads = torch.get_num_threads()
     try:
-        return _train(configs, seeds, labels, device)
+        with global_rngs_kept():
+            return _train(configs, seeds, labels, device)
     finally:
         torch.set_num_threads(caller_threads)
 
 
-def _train(configs, seeds, labels, device):
-    cfg = configs[0]
-    R, T, B, U = len(configs), cfg.total_steps, cfg.batch_size, cfg.updates
-    seed_everything(int(seeds[0]), threads=training_threads(configs))
-    dev = device or default_device()
+LOG_NAMES = ("loss", "grad_norm", "clipped", "lr", "q_max", "step")   # what every update records, per run
 
-    # --- per-run networks, randomness and settings ---------------------------------------------------
-    models = []
-    for s in seeds:
-        torch.manual_seed(int(s))
-        models.append(q_network(cfg.hidden))
-    template = copy.deepcopy(models[0])
-    net = st.StackedMLP(template)
-    flat = net.stack(models, dev)                       # (R, P): run r's parameters in row r
-    target = flat.clone()
-    online_views, target_views = net.views(flat), net.views(target)   # stay current: updates are in place
-    n_actions = models[0][-1].out_features
 
-    reset_rngs = [np.random.default_rng(int(s)) for s in seeds]
-    streams = [[np.random.default_rng(c) for c in np.random.SeedSequence(int(s)).spawn(3)] for s in seeds]
-    coins = np.stack([st_[0].random(T) for st_ in streams])                 # (R, T): explore if < epsilon
-    random_actions = np.stack([st_[1].integers(0, n_actions, T) for st_ in streams])
-    replay_rngs = [st_[2] for st_ in streams]
+class _Batch:
+    """The state of R runs trained together: stacked online and target weights, each run's random
+    streams and settings, the replay memory, the vector env, the logs. ``_train`` drives it through
+    its steps: act, step the env (store, reset), update (sample, TD loss, clip, optimise, sync), evaluate."""
 
-    as_runs = lambda values, dtype: torch.tensor(values, dtype=dtype, device=dev)
-    replay = np.array([c.replay for c in configs])
-    use_target = np.array([c.target_network for c in configs])
-    target_every = np.array([c.target_update for c in configs])
-    tau = as_runs([c.tau for c in configs], torch.float32)
-    huber = as_runs([c.loss == "huber" for c in configs], torch.bool)
-    max_norm = as_runs([float("inf") if c.clip_norm is None else c.clip_norm for c in configs], torch.float32)
-    lr = as_runs([c.lr for c in configs], torch.float32)
-    opt = st.StackedOptimizer(flat, lr, as_runs([c.optimizer == "adam" for c in configs], torch.bool))
-    schedules = _Schedules(configs, lr)
-    target_rows = torch.as_tensor(use_target, device=dev).unsqueeze(1)
+    def __init__(self, configs, seeds, device):
+        cfg = self.cfg = configs[0]
+        self.configs, R, T = configs, len(configs), cfg.total_steps
+        self.R = R
+        seed_everything(int(seeds[0]), threads=training_threads(configs))
+        dev = self.dev = device or default_device()
+        models = []
+        for s in seeds:                                 # each network as q_network would build it alone
+            torch.manual_seed(int(s))
+            models.append(q_network(cfg.hidden))
+        self.template = copy.deepcopy(models[0])
+        self.net = st.StackedMLP(self.template)
+        self.flat = self.net.stack(models, dev)         # (R, P): run r's parameters in row r
+        self.target = self.flat.clone()
+        self.online_views = self.net.views(self.flat)   # stay current: updates are in place
+        self.target_views = self.net.views(self.target)
+        self._random_streams(seeds, T, models[0][-1].out_features)
+        self._settings(configs)
+        self.logs = torch.zeros(cfg.updates, len(LOG_NAMES), R, device=dev)   # one row per update
+        self.episode_returns, self.episode_ends = [[] for _ in range(R)], [[] for _ in range(R)]
+        self.evals, self.checkpoints, self.checkpoint_updates = [[] for _ in range(R)], [[] for _ in range(R)], []
+        self.checkpoint_batches, self.best_batch = [[] for _ in range(R)], [None] * R
+        self.best_value, self.best_params = np.full(R, -np.inf), [None] * R
+        self.memory = ReplayBuffer(min(max(cfg.buffer_size, cfg.surface_batch), T), runs=R)
+        self.selection = initial_states(range(SELECTION_SEED, SELECTION_SEED + cfg.eval_episodes))
+        # gymnasium's vector CartPole; resets are ours, from each run's own stream
+        starts = np.stack([g.uniform(RESET_LOW, RESET_HIGH, size=4) for g in self.reset_rngs])
+        self.venv = cartpoles(starts)
+        self.obs = starts.astype(np.float32)
+        self.ep_return = np.zeros(R)
 
-    # --- logs ---------------------------------------------------------------------------------------
-    log_names = ("loss", "grad_norm", "clipped", "lr", "q_max", "step")
-    logs = torch.zeros(U, len(log_names), R, device=dev)      # one row per update, written in one copy
-    losses = "huber" if bool(huber.all()) else "mse" if not bool(huber.any()) else "both"
-    episode_returns, episode_ends = [[] for _ in range(R)], [[] for _ in range(R)]
-    evals = [[] for _ in range(R)]
-    checkpoints, checkpoint_updates = [[] for _ in range(R)], []
-    checkpoint_batches = [[] for _ in range(R)]
-    best_batch = [None] * R
-    best_value, best_params = np.full(R, -np.inf), [None] * R
-    memory = ReplayBuffer(min(max(cfg.buffer_size, cfg.surface_batch), T), runs=R)
-    selection = initial_states(range(SELECTION_SEED, SELECTION_SEED + cfg.eval_episodes))
+    def _random_streams(self, seeds, T: int, n_actions: int) -> None:
+        self.reset_rngs = [np.random.default_rng(int(s)) for s in seeds]
+        streams = [[np.random.default_rng(c) for c in np.random.SeedSequence(int(s)).spawn(3)] for s in seeds]
+        self.coins = np.stack([g[0].random(T) for g in streams])                 # (R, T): explore if < epsilon
+        self.random_actions = np.stack([g[1].integers(0, n_actions, T) for g in streams])
+        self.replay_rngs = [g[2] for g in streams]
+        self.uniform = None                     # the replay runs' draws for the current chunk of updates
 
-    # --- environment: gymnasium's vector CartPole; resets are ours, from each run's own stream --------
-    venv = CartPoleVectorEnv(num_envs=R, max_episode_steps=MAX_STEPS)
-    venv.reset(seed=0)
-    venv.state = np.stack([g.uniform(RESET_LOW, RESET_HIGH, size=4) for g in reset_rngs], 1)
-    obs = venv.state.T.astype(np.float32)
-    ep_return = np.zeros(R)
-    uniform = {}                                # the replay runs' draws for the current chunk of updates
-    replay_runs = np.flatnonzero(replay)
+    def _settings(self, configs) -> None:
+        as_runs = lambda values, dtype: torch.tensor(values, dtype=dtype, device=self.dev)
+        self.replay = np.array([c.replay for c in configs])
+        self.replay_runs = np.flatnonzero(self.replay)
+        self.use_target = np.array([c.target_network for c in configs])
+        self.target_every = np.array([c.target_update for c in configs])
+        self.target_rows = torch.as_tensor(self.use_target, device=self.dev).unsqueeze(1)
+        self.tau = as_runs([c.tau for c in configs], torch.float32)
+        self.huber = as_runs([c.loss == "huber" for c in configs], torch.bool)
+        self.losses = "huber" if bool(self.huber.all()) else "mse" if not bool(self.huber.any()) else "both"
+        self.max_norm = as_runs([float("inf") if c.clip_norm is None else c.clip_norm for c in configs], torch.float32)
+        self.lr = as_runs([c.lr for c in configs], torch.float32)
+        self.opt = st.StackedOptimizer(self.flat, self.lr, as_runs([c.optimizer == "adam" for c in configs], torch.bool))
+        self.schedules = _Schedules(configs, self.lr)
 
-    def snapshot(n: int) -> None:
-        checkpoint_updates.append(n)
-        for r in range(R):
-            checkpoints[r].append(net.unstack(flat, r))
-            if cfg.checkpoint_batch:
-                checkpoint_batches[r].append(memory.latest(cfg.checkpoint_batch, run=r) if len(memory) else None)
+    def snapshot(self, n: int) -> None:
+        """Keep every run's parameters after ``n`` updates (and its recent transitions, if asked)."""
+        self.checkpoint_updates.append(n)
+        for r in range(self.R):
+            self.checkpoints[r].append(self.net.unstack(self.flat, r))
+            if self.cfg.checkpoint_batch:
+                self.checkpoint_batches[r].append(
+                    self.memory.latest(self.cfg.checkpoint_batch, run=r) if len(self.memory) else None)
 
-    def update(u: int) -> None:
-        size = len(memory)
-        idx = np.empty((R, B), dtype=np.int64)
-        idx[~replay] = memory.recent_index(B)
-        if replay.any():
-            if u % _UNIFORM_CHUNK == 0:     # each run's own stream, drawn a chunk of updates at a time
-                uniform["draws"] = np.stack([replay_rngs[r].random((_UNIFORM_CHUNK, B)) for r in replay_runs])
-            idx[replay_runs] = np.minimum((uniform["draws"][:, u % _UNIFORM_CHUNK] * size).astype(np.int64), size - 1)
-        b = {k: v.to(dev) for k, v in memory.gather(idx).items()}
-        with torch.no_grad():
-            tp = target_views if use_target.all() else online_views if not use_target.any() else \
-                torch.where(target_rows, target, flat)
-            next_q = net.forward(tp, b["next_obs"]).amax(-1)
-            y = b["rewards"] + cfg.gamma * (1.0 - b["terminated"]) * next_q
-        live = flat.detach().requires_grad_(True)           # the same storage, tracked for this update
-        q = net.forward(live, b["obs"])
-        q_sa = q.gather(2, b["actions"].unsqueeze(2)).squeeze(2)
-        if losses == "huber":
-            per_run = F.smooth_l1_loss(q_sa, y, reduction="none").mean(1)
-        elif losses == "mse":
-            per_run = F.mse_loss(q_sa, y, reduction="none").mean(1)
-        else:
-            per_run = torch.where(huber, F.smooth_l1_loss(q_sa, y, reduction="none").mean(1),
-                                  F.mse_loss(q_sa, y, reduction="none").mean(1))
-        (grad,) = torch.autograd.grad(per_run.sum(), live)
-        with torch.no_grad():
-            norms, clipped = st.clip_per_run(grad, max_norm)
-            step = opt.step(grad)
-            logs[u] = torch.stack((per_run, norms, clipped, lr, q.abs().amax((1, 2)), step))
-            n = u + 1
-            sync = use_target & (n % target_every == 0)
-            if sync.any():
-                rows = torch.as_tensor(sync, device=dev).unsqueeze(1)
-                target.copy_(torch.where(rows, torch.lerp(target, flat, tau.unsqueeze(1)), target))
-        schedules.updated(n, episode_returns)
-        if n % cfg.checkpoint_every == 0:
-            snapshot(n)
-
-    snapshot(0)
-    u = 0
-    eps = epsilon(np.arange(1, T + 1), cfg)
-    desc = labels[0] if R == 1 else f"{R} runs"
-    for t in progress(range(1, T + 1), desc=desc):
-        actions = random_actions[:, t - 1]
-        explore = coins[:, t - 1] < eps[t - 1]
+    @torch.no_grad()
+    def act(self, t: int, eps: float) -> np.ndarray:
+        """Epsilon-greedy actions of every run at env step ``t`` (the coins and random actions drawn ahead)."""
+        actions = self.random_actions[:, t - 1]
+        explore = self.coins[:, t - 1] < eps
         if not explore.all():
-            with torch.no_grad():
-                q = net.forward(online_views, torch.from_numpy(obs).to(dev).unsqueeze(1))
+            q = self.net.forward(self.online_views, torch.from_numpy(self.obs).to(self.dev).unsqueeze(1))
             actions = np.where(explore, actions, q[:, 0].argmax(-1).cpu().numpy())
-        next_obs, reward, terminated, truncated, _ = venv.step(actions)
-        memory.add(obs, actions, reward, next_obs, terminated)
-        ep_return += reward
+        return actions
+
+    def step_env(self, t: int, actions: np.ndarray) -> None:
+        """Step every run's CartPole, store the transitions, and restart the episodes that ended."""
+        next_obs, reward, terminated, truncated, _ = self.venv.step(actions)
+        self.memory.add(self.obs, actions, reward, next_obs, terminated)
+        self.ep_return += reward
         done = terminated | truncated
         if done.any():
             next_obs = next_obs.copy()
             for r in np.flatnonzero(done):
-                episode_returns[r].append(float(ep_return[r]))
-                episode_ends[r].append(t)
-                if t > cfg.learning_starts:
-                    schedules.episode_ended(r, episode_returns)
-                ep_return[r] = 0.0
-                venv.state[:, r] = reset_rngs[r].uniform(RESET_LOW, RESET_HIGH, size=4)
-                venv.steps[r] = 0
-                next_obs[r] = venv.state[:, r].astype(np.float32)
-            venv.prev_done[:] = False            # the resets are done: no autoreset on the next step
-        obs = next_obs
+                self.episode_returns[r].append(float(self.ep_return[r]))
+                self.episode_ends[r].append(t)
+                if t > self.cfg.learning_starts:
+                    self.schedules.episode_ended(r, self.episode_returns)
+                self.ep_return[r] = 0.0
+                next_obs[r] = restart(self.venv, r, self.reset_rngs[r].uniform(RESET_LOW, RESET_HIGH, size=4))
+        self.obs = next_obs
+
+    def sample(self, u: int) -> dict[str, torch.Tensor]:
+        """Update ``u``'s transitions: uniform from the memory (replay runs) or the most recent ones."""
+        size, B = len(self.memory), self.cfg.batch_size
+        idx = np.empty((self.R, B), dtype=np.int64)
+        idx[~self.replay] = self.memory.recent_index(B)
+        if self.replay.any():
+            if u % _UNIFORM_CHUNK == 0:     # each run's own stream, drawn a chunk of updates at a time
+                self.uniform = np.stack([self.replay_rngs[r].random((_UNIFORM_CHUNK, B)) for r in self.replay_runs])
+            idx[self.replay_runs] = np.minimum((self.uniform[:, u % _UNIFORM_CHUNK] * size).astype(np.int64), size - 1)
+        return {k: v.to(self.dev) for k, v in self.memory.gather(idx).items()}
+
+    def update(self, u: int) -> None:
+        """Update ``u`` of every run: the TD loss on its sample, per-run clipping and optimiser step, the
+        log row, then target sync, schedules and checkpoint."""
+        b = self.sample(u)
+        with torch.no_grad():
+            tp = self.target_views if self.use_target.all() else self.online_views if not self.use_target.any() \
+                else torch.where(self.target_rows, self.target, self.flat)
+            y = td_target(b["rewards"], b["terminated"], self.net.forward(tp, b["next_obs"]), self.cfg.gamma)
+        live = self.flat.detach().requires_grad_(True)           # the same storage, tracked for this update
+        q = self.net.forward(live, b["obs"])
+        q_sa = q.gather(2, b["actions"].unsqueeze(2)).squeeze(2)
+        run_loss = lambda name: td_loss(q_sa, y, name, reduction="none").mean(1)
+        per_run = run_loss(self.losses) if self.losses != "both" else \
+            torch.where(self.huber, run_loss("huber"), run_loss("mse"))
+        (grad,) = torch.autograd.grad(per_run.sum(), live)
+        with torch.no_grad():
+            norms, clipped = st.clip_per_run(grad, self.max_norm)
+            step = self.opt.step(grad)
+            self.logs[u] = torch.stack((per_run, norms, clipped, self.lr, q.abs().amax((1, 2)), step))
+            self.sync(u + 1)
+        self.schedules.updated(u + 1, self.episode_returns)
+        if (u + 1) % self.cfg.checkpoint_every == 0:
+            self.snapshot(u + 1)
+
+    @torch.no_grad()
+    def sync(self, n: int) -> None:
+        """After ``n`` updates: the target runs due a sync move their target weights (hard, or Polyak)."""
+        sync = self.use_target & (n % self.target_every == 0)
+        if sync.any():
+            rows = torch.as_tensor(sync, device=self.dev).unsqueeze(1)
+            self.target.copy_(torch.where(rows, torch.lerp(self.target, self.flat, self.tau.unsqueeze(1)), self.target))
+
+    def evaluate(self, t: int) -> None:
+        """Greedy returns on the selection episodes; a run's best network so far is kept (ties: the later)."""
+        now = {k: v.cpu() for k, v in self.online_views.items()}
+        scores = returns_of(self.template, now, self.selection).mean(1)
+        for r in range(self.R):
+            self.evals[r].append((t, float(scores[r])))
+            if scores[r] >= self.best_value[r]:
+                self.best_value[r], self.best_params[r] = scores[r], self.net.unstack(self.flat, r)
+                self.best_batch[r] = self.memory.latest(self.cfg.surface_batch, run=r)
+
+    def results(self, labels, seeds) -> list[RLRun]:
+        """Final and best networks, tested on fresh episodes (batched), with every run's logs."""
+        cfg, R, memory = self.cfg, self.R, self.memory
+        final = [self.net.unstack(self.flat, r) for r in range(R)]
+        best = [b if b is not None else f for b, f in zip(self.best_params, final)]
+        cpu = lambda p: {k: v.cpu() for k, v in p.items()}
+        tests = returns_of(self.template, {k: torch.stack([cpu(p)[k] for p in final + best]) for k in final[0]},
+                           initial_states(range(TEST_SEED, TEST_SEED + cfg.test_episodes)))
+        log_lists = {k: self.logs[:, i].cpu().numpy().T for i, k in enumerate(LOG_NAMES)}
+        runs = []
+        for r in range(R):
+            log = TrainLog(loss=log_lists["loss"][r].tolist(), grad_norm=log_lists["grad_norm"][r].tolist(),
+                           clipped=(log_lists["clipped"][r] > 0).tolist(), lr=log_lists["lr"][r].tolist())
+            self.checkpoints[r].append(final[r])
+            batch = memory.latest(cfg.surface_batch, run=r)
+            if cfg.checkpoint_batch:
+                self.checkpoint_batches[r].append(memory.latest(cfg.checkpoint_batch, run=r))
+            runs.append(RLRun(model=_as_model(self.template, final[r]), best_model=_as_model(self.template, best[r]),
+                              log=log, episode_returns=self.episode_returns[r], episode_ends=self.episode_ends[r],
+                              evals=self.evals[r], q_max=log_lists["q_max"][r].tolist(),
+                              step=log_lists["step"][r].tolist(), checkpoints=[cpu(c) for c in self.checkpoints[r]],
+                              checkpoint_updates=self.checkpoint_updates + [cfg.updates],
+                              checkpoint_batches=self.checkpoint_batches[r], batch=batch,
+                              best_batch=self.best_batch[r] if self.best_params[r] is not None else batch,
+                              label=labels[r], seed=int(seeds[r]), config=self.configs[r],
+                              final_test=tests[r], best_test=tests[R + r]))
+        return runs
+
+
+def _train(configs, seeds, labels, device):
+    runs = _Batch(configs, seeds, device)
+    cfg, T = runs.cfg, runs.cfg.total_steps
+    runs.snapshot(0)
+    u = 0
+    eps = epsilon(np.arange(1, T + 1), cfg)
+    for t in progress(range(1, T + 1), desc=labels[0] if runs.R == 1 else f"{runs.R} runs"):
+        runs.step_env(t, runs.act(t, eps[t - 1]))
         if t > cfg.learning_starts and t % cfg.train_freq == 0:
             for _ in range(cfg.gradient_steps):
-                update(u)
+                runs.update(u)
                 u += 1
         if t % cfg.eval_every == 0:
-            now = {k: v.cpu() for k, v in online_views.items()}
-            scores = returns_of(template, now, selection).mean(1)
-            for r in range(R):
-                evals[r].append((t, float(scores[r])))
-                if scores[r] >= best_value[r]:          # ties go to the later, longer-trained network
-                    best_value[r], best_params[r] = scores[r], net.unstack(flat, r)
-                    best_batch[r] = memory.latest(cfg.surface_batch, run=r)
-    venv.close()
-
-    # --- results: final and best networks, tested on fresh episodes, batched --------------------------
-    final = [net.unstack(flat, r) for r in range(R)]
-    best = [b if b is not None else f for b, f in zip(best_params, final)]
-    cpu = lambda p: {k: v.cpu() for k, v in p.items()}
-    tests = returns_of(template, {k: torch.stack([cpu(p)[k] for p in final + best]) for k in final[0]},
-                       initial_states(range(TEST_SEED, TEST_SEED + cfg.test_episodes)))
-    log_lists = {k: logs[:, i].cpu().numpy().T for i, k in enumerate(log_names)}
-    runs = []
-    for r in range(R):
-        log = TrainLog(loss=log_lists["loss"][r].tolist(), grad_norm=log_lists["grad_norm"][r].tolist(),
-                       clipped=(log_lists["clipped"][r] > 0).tolist(), lr=log_lists["lr"][r].tolist())
-        checkpoints[r].append(final[r])
-        batch = memory.latest(cfg.surface_batch, run=r)
-        if cfg.checkpoint_batch:
-            checkpoint_batches[r].append(memory.latest(cfg.checkpoint_batch, run=r))
-        runs.append(RLRun(model=_as_model(template, final[r]), best_model=_as_model(template, best[r]), log=log,
-                          episode_returns=episode_returns[r], episode_ends=episode_ends[r], evals=evals[r],
-                          q_max=log_lists["q_max"][r].tolist(), step=log_lists["step"][r].tolist(),
-                          checkpoints=[cpu(c) for c in checkpoints[r]],
-                          checkpoint_updates=checkpoint_updates + [U], checkpoint_batches=checkpoint_batches[r],
-                          batch=batch, best_batch=best_batch[r] if best_params[r] is not None else batch,
-                          label=labels[r], seed=int(seeds[r]),
-                          config=configs[r], final_test=tests[r], best_test=tests[R + r]))
-    return runs
+            runs.evaluate(t)
+    runs.venv.close()
+    return runs.results(labels, seeds)
 
 
 def _as_model(template, params):

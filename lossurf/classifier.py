@@ -1,6 +1,7 @@
 """Small classifiers and their training loop, for the MNIST lesson (and its gradient-trouble gallery)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,26 +102,15 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Mean cross-entropy and accuracy of a model (eval mode)."""
-    out = model.eval()(x)
-    return {"loss": float(F.cross_entropy(out, y)), "accuracy": float((out.argmax(1) == y).float().mean())}
-
-
-def layer_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[float]:
-    """Gradient norm of every Linear layer's weight for one batch, first layer first.
-
-    Vanishing gradients (기울기 소실) show as norms shrinking towards the first layer; exploding
-    gradients (기울기 폭발) as norms growing towards it. The batch runs in train mode; the model's modes,
-    buffers (BatchNorm statistics) and ``.grad`` are as they were afterwards.
-    """
+@contextmanager
+def model_kept(model: nn.Module):
+    """Run a block that may switch modes, write ``.grad`` or update BatchNorm statistics; afterwards the
+    model's modes, ``.grad`` and buffers are as they were (the caller's model is never modified)."""
     modes = [(m, m.training) for m in model.modules()]
     grads = [(p, p.grad) for p in model.parameters()]
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
     try:
-        model.zero_grad(set_to_none=True)
-        F.cross_entropy(model.train()(x), y).backward()
-        return [float(m.weight.grad.norm()) for m in model.modules() if isinstance(m, nn.Linear)]
+        yield model
     finally:
         for m, was in modes:
             m.training = was
@@ -131,12 +121,32 @@ def layer_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list
                 b.copy_(saved)
 
 
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Mean cross-entropy and accuracy of a model, computed in eval mode; the model's modes are kept."""
+    with model_kept(model), torch.no_grad():
+        out = model.eval()(x)
+    return {"loss": float(F.cross_entropy(out, y)), "accuracy": float((out.argmax(1) == y).float().mean())}
+
+
+def layer_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """Gradient norm of every Linear layer's weight for one batch, first layer first.
+
+    Vanishing gradients (기울기 소실) show as norms shrinking towards the first layer; exploding
+    gradients (기울기 폭발) as norms growing towards it. The batch runs in train mode; the model's modes,
+    buffers (BatchNorm statistics) and ``.grad`` are as they were afterwards.
+    """
+    with model_kept(model):
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model.train()(x), y).backward()
+        return [float(m.weight.grad.norm()) for m in model.modules() if isinstance(m, nn.Linear)]
+
+
 def gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[dict, float]:
-    """The loss gradient as a ``{name: tensor}`` direction, and its norm."""
-    model.zero_grad(set_to_none=True)
-    F.cross_entropy(model(x), y).backward()
-    g = {k: p.grad.detach().clone() for k, p in model.named_parameters()}
-    model.zero_grad(set_to_none=True)
+    """The loss gradient as a ``{name: tensor}`` direction, and its norm; the model's ``.grad`` is kept."""
+    with model_kept(model):
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        g = {k: p.grad.detach().clone() for k, p in model.named_parameters()}
     norm = float(torch.sqrt(sum((v ** 2).sum() for v in g.values())))
     return g, norm
 

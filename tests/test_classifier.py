@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lossurf.classifier import layer_grad_norms, mlp
+from lossurf.classifier import evaluate, gradient, layer_grad_norms, mlp
 from lossurf.training import global_rngs_kept
 
 
@@ -64,7 +64,8 @@ def test_layer_grad_norms_are_each_linear_weights_gradient_norm():
     assert layer_grad_norms(model, x, y) == want
 
 
-def test_layer_grad_norms_leave_modes_grads_and_batchnorm_statistics_as_they_were():
+@pytest.mark.parametrize("fn", [layer_grad_norms, evaluate, gradient], ids=lambda f: f.__name__)
+def test_leave_modes_grads_and_batchnorm_statistics_as_they_were(fn):
     model = _bn_model()
     model.eval()
     model[5].train()                                  # a mixed set of modes must come back as it was
@@ -74,9 +75,26 @@ def test_layer_grad_norms_leave_modes_grads_and_batchnorm_statistics_as_they_wer
     before = copy.deepcopy(model.state_dict())
     grads = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
     g = torch.Generator().manual_seed(2)
-    layer_grad_norms(model, torch.randn(16, 6, generator=g), torch.randint(0, 3, (16,), generator=g))
+    fn(model, torch.randn(16, 6, generator=g), torch.randint(0, 3, (16,), generator=g))
     assert [m.training for m in model.modules()] == [False] * 6 + [True, False]
     for p, want in zip(model.parameters(), grads):
         assert (p.grad is None) if want is None else torch.equal(p.grad, want)
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_evaluate_and_gradient_values():
+    g = torch.Generator().manual_seed(3)
+    model = mlp((6, 5, 3), seed=0)
+    x, y = torch.randn(20, 6, generator=g), torch.randint(0, 3, (20,), generator=g)
+    with torch.no_grad():
+        out = model(x)
+    got = evaluate(model, x, y)
+    assert got["loss"] == pytest.approx(float(F.cross_entropy(out, y)))
+    assert got["accuracy"] == float((out.argmax(1) == y).float().mean())
+    direction, norm = gradient(model, x, y)
+    ref = copy.deepcopy(model)
+    F.cross_entropy(ref(x), y).backward()
+    for k, p in ref.named_parameters():
+        assert torch.equal(direction[k], p.grad)
+    assert norm == pytest.approx(float(torch.sqrt(sum((p.grad ** 2).sum() for p in ref.parameters()))))

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .objectives import modes_kept
 from .progress import progress
 from .schedules import make_scheduler, step_scheduler
 from .training import TrainLog, check_clip_norm, check_lr, global_rngs_kept, snapshot, train_step
@@ -106,14 +107,12 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
 def model_kept(model: nn.Module):
     """Run a block that may switch modes, write ``.grad`` or update BatchNorm statistics; afterwards the
     model's modes, ``.grad`` and buffers are as they were (the caller's model is never modified)."""
-    modes = [(m, m.training) for m in model.modules()]
     grads = [(p, p.grad) for p in model.parameters()]
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
     try:
-        yield model
+        with modes_kept(model):
+            yield model
     finally:
-        for m, was in modes:
-            m.training = was
         for p, g in grads:
             p.grad = g
         with torch.no_grad():

@@ -19,17 +19,25 @@ CRITERIA = ("cross_entropy", "mse")
 
 
 @contextmanager
-def eval_mode(model: torch.nn.Module):
-    """Run a block with the model in eval mode (BatchNorm statistics fixed), then restore every
-    submodule's own mode and any tensor attribute a forward hook set (old ``weight_norm`` API)."""
+def modes_kept(model: torch.nn.Module):
+    """Run a block that may switch train/eval modes; afterwards every submodule has its own mode back."""
     modes = [(m, m.training) for m in model.modules()]
-    attrs = [(m, {k: v for k, v in vars(m).items() if isinstance(v, torch.Tensor)}) for m in model.modules()]
-    model.eval()
     try:
         yield model
     finally:
         for m, was in modes:
             m.training = was
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    """Run a block with the model in eval mode (BatchNorm statistics fixed), then restore every
+    submodule's own mode and any tensor attribute a forward hook set (old ``weight_norm`` API)."""
+    attrs = [(m, {k: v for k, v in vars(m).items() if isinstance(v, torch.Tensor)}) for m in model.modules()]
+    try:
+        with modes_kept(model):
+            yield model.eval()
+    finally:
         for m, saved in attrs:
             for k in [k for k, v in vars(m).items() if isinstance(v, torch.Tensor) and k not in saved]:
                 delattr(m, k)

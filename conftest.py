@@ -44,10 +44,11 @@ def pytest_configure(config):
     requested = "lessons" if config.getoption("lessons") else "strict" if config.getoption("strict_digits") else None
     if requested:
         os.environ["LOSSURF_ARITHMETIC"] = "native" if requested == "lessons" else "strict"
-    before = {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA",
-                                             "DNNL_MAX_CPU_ISA", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    environ = dict(os.environ)                      # as the user set it, before the pins
     from lossurf import arithmetic                  # pins now, before torch loads (lossurf/__init__.py)
     import torch
+
+    before = {k: environ.get(k) for k in arithmetic.PINS}
 
     mode = arithmetic.current()
     if mode.name == "strict" and requested != "strict" and torch.cuda.is_available():

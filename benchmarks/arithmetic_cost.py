@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from lossurf.arithmetic import PINS  # noqa: E402  (imports lossurf, which pins this process only)
 
 WORK = r"""
 import json, time
@@ -51,8 +53,7 @@ print(json.dumps(out))
 
 
 def run(native: bool) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA",
-                                                            "DNNL_MAX_CPU_ISA")}
+    env = {k: v for k, v in os.environ.items() if k not in PINS}     # each process pins (or not) by itself
     env["LOSSURF_ARITHMETIC"] = "native" if native else "reference"
     env["LOSSURF_PROGRESS"] = "0"
     done = subprocess.run([sys.executable, "-c", WORK], capture_output=True, text=True, cwd=ROOT, env=env)

@@ -158,9 +158,3 @@ def pin_reference() -> Mode:
 def current() -> Mode | None:
     """The mode ``import lossurf`` chose in this process (None before)."""
     return _current
-
-
-def capability_in_use() -> str:
-    """The kernels torch runs now (``AVX2``, ``AVX512``, ``DEFAULT``, ...)."""
-    import torch
-    return torch.backends.cpu.get_cpu_capability()

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lossurf.rl import QNetConfig, RLRun, q_network
-from lossurf.rl.figures import predicted_vs_actual_panels, rounds_gif, rounds_grid, run_grid, step_lengths, window_max
+from lossurf.rl.figures import (predicted_vs_actual_panels, rounds_gif, rounds_grid, run_grid, schedule_panels,
+                                step_lengths, window_max)
 from lossurf.surface import SurfaceResult
 from lossurf.training import TrainLog
 
@@ -122,3 +123,18 @@ def test_rounds_gif_writes_one_frame_per_moment(tmp_path):
     rounds_gif({"dqn": _rounds(k=3)}, path)
     with Image.open(path) as im:
         assert im.n_frames == 3
+
+
+def test_schedule_panels_mark_where_each_seed_reaches_its_floor():
+    cfg = QNetConfig(learning_starts=100, train_freq=2)
+    runs = [_run(0), _run(1)]
+    for k, r in enumerate(runs):                   # LR halves per update from 1.0 to its floor 0.25
+        r.log.lr = [max(0.25, 0.5 ** u) for u in range(40)]
+        r.episode_ends = [100 + 20 * (e + 1) for e in range(4)]      # updates 10, 20, 30, 39 (clipped)
+    fig, axes = schedule_panels(runs, [_run(2)], [100, 200, 300, 400], cfg, 0.25, "decay_floor", "v2")
+    stars = [ln for ln in axes[0].get_lines() if ln.get_marker() == "*"]
+    assert [(float(ln.get_xdata()[0]), float(ln.get_ydata()[0])) for ln in stars] == [(120.0, 0.25)] * 2
+    floors = [ln for ln in axes[1].get_lines() if ln.get_label().endswith("LR at its floor")]
+    assert [float(ln.get_xdata()[0]) for ln in floors] == [100 + 2 * 3] * 2     # update index 2 is the first at 0.25
+    fig, axes = schedule_panels(runs, [_run(2)], [100, 200, 300, 400], cfg, 0.25, "cosine", "v2")
+    assert not [ln for ln in axes[0].get_lines() if ln.get_marker() == "*"]   # only decay_floor has a floor

@@ -175,3 +175,37 @@ def rounds_gif(rows: dict[str, dict], path, fps: float = 2.0) -> None:
 
     FuncAnimation(fig, frame, frames=n).save(str(path), writer=PillowWriter(fps=fps), dpi=80)
     plt.close(fig)
+
+
+def schedule_panels(scheduled: list[RLRun], baseline: list[RLRun], steps, cfg, min_lr: float, schedule: str,
+                    baseline_label: str):
+    """Left: the scheduled runs' learning rate per episode (a star where each seed first reaches ``min_lr``,
+    for ``decay_floor``); right: their greedy return against the baseline's, with a line where each seed's
+    learning rate reached its floor. ``cfg`` gives the update timing (``learning_starts``, ``train_freq``)."""
+    def at_floor(lr):
+        return np.flatnonzero(lr <= min_lr * (1 + 1e-6)) if schedule == "decay_floor" else np.array([], int)
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+    for k, r in enumerate(scheduled):
+        ends = np.asarray(r.episode_ends)
+        lr = np.asarray(r.log.lr)
+        upd = np.clip((ends - cfg.learning_starts) // cfg.train_freq, 0, len(lr) - 1)
+        axes[0].plot(ends, lr[upd], label=f"seed {r.seed}", **{**plots.series_style(k), "marker": None})
+        first = at_floor(lr[upd])
+        if len(first):
+            axes[0].plot(ends[first[0]], min_lr, "*", markersize=12, color=plots.TRAJ_COLORS[k],
+                         markeredgecolor="k", label=f"seed {r.seed} reaches the floor (episode {first[0] + 1})")
+    axes[0].set(xlabel="environment step", ylabel="learning rate", title=f"v3's learning rate ({schedule})")
+    axes[0].legend(fontsize=8); axes[0].grid(alpha=0.3)
+    plots.plot_mean_spread(steps, {k: [[v for _, v in r.evals] for r in rs] for k, rs in
+                                   {baseline_label: baseline, f"v3: + {schedule}": scheduled}.items()},
+                           "greedy return (10 episodes)", ax=axes[1], hline=SOLVED, title="v2 against v3")
+    for k, r in enumerate(scheduled):
+        hit = at_floor(np.asarray(r.log.lr))
+        if len(hit):
+            axes[1].axvline(cfg.learning_starts + cfg.train_freq * (hit[0] + 1), color="0.35",
+                            linestyle=plots.TRAJ_LINESTYLES[k + 1], linewidth=1.2,
+                            label=f"v3 seed {r.seed}: LR at its floor")
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    plt.tight_layout()
+    return fig, axes

@@ -13,16 +13,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .report import VERDICT_PREFIXES, verdict_lines
+from .report import VERDICT_PREFIXES, verdict_lines, verdict_status as status
 
 NUMBER = re.compile(r"(?:(?<![\w.])|(?<=\bx))[-+−]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|\b(?:nan|inf|NaN|Inf)\b")
 # integers the parameters fix, whatever the rounding: kept exact
 COUNT = re.compile(r"(?<![\w.,])(\d[\d,]*) (steps|updates|checkpoints|runs)\b")
 
 
-def status(line: str) -> str:
-    """``shown`` or ``not shown`` for a verdict line."""
-    return "shown" if line.startswith("shown:") else "not shown"
+
 
 
 def mask(text: str) -> str:

@@ -30,7 +30,34 @@ def table(rows: list[dict], digits: int = 3) -> str:
     return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
-VERDICT_PREFIXES = ("shown:", "not shown")     # the lines ``lessons.verdict`` prints start so
+SHOWN = "shown: "
+NOT_SHOWN = "not shown with these settings: "
+VERDICT_PREFIXES = ("shown:", "not shown")     # the lines ``verdict`` prints start so
+SEPARATOR = " — "                              # between a verdict's claim (its stable name) and its numbers
+
+
+def verdict(claim: str, holds: bool, measured: str) -> str:
+    """One lesson check's line: ``"shown: <claim> — <measured>"`` when it holds, else ``"not shown with
+    these settings: <claim> — measured: <measured>"``. ``claim`` names the lesson and carries no numbers,
+    so a rerun on other seeds or another machine can be paired with this one by it; ``measured`` states
+    the numbers as they are, true in either case (never the claim's wording with numbers that contradict it)."""
+    if SEPARATOR in claim or not claim.strip():
+        raise ValueError(f"a verdict's claim must be a non-empty name without {SEPARATOR!r}: {claim!r}")
+    return f"{SHOWN}{claim}{SEPARATOR}{measured}" if holds else f"{NOT_SHOWN}{claim}{SEPARATOR}measured: {measured}"
+
+
+def verdict_status(line: str) -> str:
+    """``"shown"`` or ``"not shown"``."""
+    return "shown" if line.startswith("shown:") else "not shown"
+
+
+def verdict_key(line: str) -> str | None:
+    """The claim a verdict line names (the text between its prefix and ``" — "``), the same whether it
+    was shown or not; ``None`` for a line in an older format without the separator."""
+    for prefix in (SHOWN, NOT_SHOWN):
+        if line.startswith(prefix) and SEPARATOR in line:
+            return line[len(prefix):].split(SEPARATOR, 1)[0].strip()
+    return None
 
 
 def verdict_lines(text: str) -> list[str]:

@@ -36,3 +36,17 @@ def test_table_takes_columns_from_the_first_row_and_blanks_missing_cells():
 def test_verdict_lines_keep_only_lines_that_start_with_a_verdict():
     text = "shown: a  \n  shown: indented\nnot shown with these settings: b, because c\nother\nshown:c"
     assert verdict_lines(text) == ["shown: a", "not shown with these settings: b, because c", "shown:c"]
+
+
+def test_verdict_names_its_claim_in_both_cases_and_the_key_reads_it_back():
+    from lossurf.report import verdict, verdict_key, verdict_status
+    yes = verdict("clipping tames the largest gradients", True, "v1's largest norm is 118 x v2's")
+    no = verdict("clipping tames the largest gradients", False, "v1's largest norm is 0.9 x v2's")
+    assert yes == "shown: clipping tames the largest gradients — v1's largest norm is 118 x v2's"
+    assert no == ("not shown with these settings: clipping tames the largest gradients — "
+                  "measured: v1's largest norm is 0.9 x v2's")
+    assert verdict_key(yes) == verdict_key(no) == "clipping tames the largest gradients"
+    assert (verdict_status(yes), verdict_status(no)) == ("shown", "not shown")
+    assert verdict_key("shown: an old line without a name") is None
+    with pytest.raises(ValueError, match="claim"):
+        verdict("a — b", True, "c")

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 import lossurf as ls
-from lossurf.classifier import mlp, train_classifier
+from lossurf.mnist.classifier import mlp, train_classifier
 from lossurf.curvature import HessianOperator
-from lossurf.data import mnist_tensors
+from lossurf.mnist.data import mnist_tensors
 
 
 def timed(fn, repeat: int = 1):
@@ -70,12 +70,12 @@ def main() -> None:
     t_grad, t_hvp = min(t_grad[1:]), min(t_hvp[1:])   # the first of each is a warm-up
 
     # the top eigenvalue end to end (operator set-up, Lanczos, eigenvector) and a check against it
-    (vals, vecs, info), t_eig = timed(lambda: ls.hessian_eigs(obj, run.model, k=1, return_info=True), 2)
+    (vals, vecs, info), t_eig = timed(lambda: ls.hessian_eigs(obj, run.model, k=1), 2)
     hv = op.hvp(vecs[0])
     resid = float(torch.sqrt(sum(((hv[k] - vals[0] * vecs[0][k]) ** 2).sum() for k in hv)) / abs(vals[0]))
 
     ckpts = run.checkpoints[::args.every]
-    (sharp, infos), t_sharp = timed(lambda: ls.sharpness(obj, ckpts, return_info=True))
+    (sharp, infos), t_sharp = timed(lambda: ls.sharpness(obj, ckpts))
     n_sharp = sum(i.n_hvp for i in infos)
 
     rows = [

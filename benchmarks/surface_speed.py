@@ -26,7 +26,7 @@ import torch.nn as nn
 
 import lossurf as ls
 from lossurf import surface
-from lossurf.data import mnist_tensors
+from lossurf.mnist.data import mnist_tensors
 from lossurf.grid import plane_coefs
 
 

@@ -15,13 +15,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch.func import grad, jvp
 
 from .directions import Params, flatten, parameters_of
-from .objectives import Objective, Supervised, eval_mode
+from .model_state import eval_mode
+from .objectives import Objective, Supervised
 
 WHICH = {"largest": "LA", "smallest": "SA"}
 
@@ -38,6 +40,20 @@ class EigInfo:
     which: str
     tol: float
     seconds: float
+
+
+class Eigs(NamedTuple):
+    """What ``hessian_eigs`` returns: sorted eigenvalues, their unit directions, and what it cost."""
+    values: np.ndarray            # sorted from the largest (from the most negative for "smallest")
+    directions: list              # {name: tensor} unit-norm eigenvectors, usable by loss_line/loss_plane
+    info: EigInfo
+
+
+class Sharpness(NamedTuple):
+    """What ``sharpness`` returns: the top eigenvalue at each checkpoint (NaN where it diverged), and per
+    checkpoint the solve's ``EigInfo`` (None where NaN)."""
+    values: np.ndarray
+    infos: list
 
 
 def stability_limit(lr: float, momentum: float = 0.0) -> float:
@@ -224,16 +240,16 @@ def _eigsh(op: HessianOperator, k: int, which: str, tol: float, max_iter: int, n
 
 def hessian_eigs(objective: Objective, center, k: int = 2, which: str = "largest", tol: float = 1e-4,
                  max_iter: int = 100, seed: int = 0, ncv: int | None = None, metric: str = "loss",
-                 batch_size: int | None = None, v0: Params | None = None, return_info: bool = False):
+                 batch_size: int | None = None, v0: Params | None = None) -> Eigs:
     """The ``k`` largest (or most negative, ``which="smallest"``) Hessian eigenvalues of the loss at ``center``.
 
-    Returns ``(eigenvalues, eigenvectors)``: a numpy array sorted from the largest (from the most
-    negative for ``"smallest"``) and a list of ``{name: tensor}`` unit-norm directions like
-    ``random_directions`` returns, usable as-is by ``loss_line``/``loss_plane``. ``center`` is a model or a
+    Returns ``Eigs(values, directions, info)``: a numpy array sorted from the largest (from the most
+    negative for ``"smallest"``), a list of ``{name: tensor}`` unit-norm directions like
+    ``random_directions`` returns, usable as-is by ``loss_line``/``loss_plane``, and an ``EigInfo`` with
+    the number of Hessian-vector products used. ``center`` is a model or a
     parameter dict. Lanczos (``scipy.sparse.linalg.eigsh``, ARPACK) from a start vector seeded by
     ``seed`` (or ``v0``, e.g. a previous eigenvector, to warm-start): ``tol`` is the relative accuracy,
     ``max_iter`` caps the restarts, ``ncv`` the Lanczos basis size (default max(2k+2, 10)).
-    ``return_info=True`` adds a third value, an ``EigInfo`` with the number of Hessian-vector products used.
     """
     center = parameters_of(center)
     _check_k_which(k, which, sum(v.numel() for v in center.values()))
@@ -254,13 +270,13 @@ def hessian_eigs(objective: Objective, center, k: int = 2, which: str = "largest
         vec = _sign_fixed(vecs[:, i] / np.linalg.norm(vecs[:, i]))
         directions.append(op.unflatten(torch.from_numpy(vec).to(op.device, op.dtype)))
     info = EigInfo(op.n_hvp, op.n_params, which, float(tol), time.perf_counter() - start)
-    return (vals, directions, info) if return_info else (vals, directions)
+    return Eigs(vals, directions, info)
 
 
 def sharpness(objective: Objective, checkpoints, tol: float = 1e-2, max_iter: int = 100, seed: int = 0,
-              ncv: int | None = 4, warm_start: bool = True, metric: str = "loss", batch_size: int | None = None,
-              return_info: bool = False):
-    """The top Hessian eigenvalue (sharpness) of the loss at each checkpoint: a numpy array, one per checkpoint.
+              ncv: int | None = 4, warm_start: bool = True, metric: str = "loss",
+              batch_size: int | None = None) -> Sharpness:
+    """The top Hessian eigenvalue (sharpness) of the loss at each checkpoint: ``Sharpness(values, infos)``.
 
     ``checkpoints`` is a list of parameter dicts or a ``train_classifier`` ``Run`` (its ``.checkpoints``);
     pass a slice (``run.checkpoints[::3]``) or an objective on fewer images to make it cheaper. Each
@@ -268,7 +284,6 @@ def sharpness(objective: Objective, checkpoints, tol: float = 1e-2, max_iter: in
     with a loose ``tol`` and a small Lanczos basis ``ncv``: neighbouring checkpoints have similar
     curvature (``tol`` bounds the residual; the eigenvalue itself is far more accurate). A diverged
     checkpoint (non-finite loss) gives NaN. Compare with ``stability_limit(lr, momentum)``.
-    ``return_info=True`` adds the list of ``EigInfo`` (Hessian-vector products; None where NaN).
     """
     checkpoints = list(getattr(checkpoints, "checkpoints", checkpoints))
     if not checkpoints:
@@ -284,7 +299,7 @@ def sharpness(objective: Objective, checkpoints, tol: float = 1e-2, max_iter: in
         try:
             vals, vecs, info = hessian_eigs(objective, ckpt, k=1, which="largest", tol=tol, max_iter=max_iter,
                                             seed=int(rng.integers(2**31)), ncv=ncv, metric=metric,
-                                            batch_size=batch_size, v0=v0, return_info=True)
+                                            batch_size=batch_size, v0=v0)
         except NonFiniteCurvature:
             values.append(float("nan"))
             infos.append(None)
@@ -293,5 +308,4 @@ def sharpness(objective: Objective, checkpoints, tol: float = 1e-2, max_iter: in
         values.append(float(vals[0]))
         infos.append(info)
         prev = vecs[0]
-    values = np.asarray(values)
-    return (values, infos) if return_info else values
+    return Sharpness(np.asarray(values), infos)

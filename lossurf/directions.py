@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -156,10 +157,16 @@ def pca_directions(checkpoints: list[Params], center: Params, n: int = 2,
     return dirs, ratio[:n]
 
 
-def project(points: list[Params], center: Params, directions: list[Params]) -> tuple[np.ndarray, np.ndarray]:
+class Projection(NamedTuple):
+    """Where parameter sets sit on a plane: coordinates, and how much of each one the plane cannot show."""
+    coords: np.ndarray            # (len(points), len(directions))
+    off_plane: np.ndarray         # share of each point's distance from the centre off the plane (0: on it)
+
+
+def project(center: Params, directions: list[Params], points: list[Params]) -> Projection:
     """Coordinates of parameter sets on the plane ``center + sum_i c_i d_i`` (least squares).
 
-    Returns ``(coords, off_plane)``: coords is (len(points), len(directions)); off_plane is the share
+    Returns ``Projection(coords, off_plane)``: coords is (len(points), len(directions)); off_plane is the share
     of each point's distance from the centre that the plane cannot show (0 = lies on the plane).
     Works for non-orthogonal directions too (it solves the normal equations).
     """
@@ -172,7 +179,7 @@ def project(points: list[Params], center: Params, directions: list[Params]) -> t
         resid = v - dmat.T @ c
         coords.append(c.cpu().numpy())
         off.append(float(resid.norm() / (v.norm() + _EPS)))
-    return np.asarray(coords), np.asarray(off)
+    return Projection(np.asarray(coords), np.asarray(off))
 
 
 def plane_through(center: Params, a: Params, b: Params) -> list[Params]:

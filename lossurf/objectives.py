@@ -6,44 +6,15 @@ An objective is called as ``objective(params) -> {metric: scalar tensor}`` with 
 """
 from __future__ import annotations
 
-import copy
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 from torch.utils._pytree import tree_flatten
 
+from .model_state import eval_mode
+
 CRITERIA = ("cross_entropy", "mse")
-
-
-@contextmanager
-def modes_kept(model: torch.nn.Module):
-    """Run a block that may switch train/eval modes; afterwards every submodule has its own mode back."""
-    modes = [(m, m.training) for m in model.modules()]
-    try:
-        yield model
-    finally:
-        for m, was in modes:
-            m.training = was
-
-
-@contextmanager
-def eval_mode(model: torch.nn.Module):
-    """Run a block with the model in eval mode (BatchNorm statistics fixed), then restore every
-    submodule's own mode and any tensor attribute a forward hook set (old ``weight_norm`` API)."""
-    attrs = [(m, {k: v for k, v in vars(m).items() if isinstance(v, torch.Tensor)}) for m in model.modules()]
-    try:
-        with modes_kept(model):
-            yield model.eval()
-    finally:
-        for m, saved in attrs:
-            for k in [k for k, v in vars(m).items() if isinstance(v, torch.Tensor) and k not in saved]:
-                delattr(m, k)
-            for k, v in saved.items():
-                if vars(m).get(k) is not v:
-                    setattr(m, k, v)
 
 
 class Objective:
@@ -147,16 +118,3 @@ class Supervised(Objective):
         per_example = sum(sizes) / min(8, len(self.x))
         n_params = sum(p.numel() for p in self.model.parameters())
         return int(4 * (2 * n_params + 2 * per_example * len(self.x)))
-
-
-def load_params(model: torch.nn.Module, params) -> torch.nn.Module:
-    """A copy of ``model`` holding ``params`` (the plain, one-point-at-a-time way; used as a reference)."""
-    # tensors a forward hook keeps as plain attributes (old weight_norm API) are not graph leaves and
-    # refuse deepcopy; they are recomputed from the parameters at every forward, so copy them detached
-    memo = {id(v): v.detach().clone() for m in model.modules() for v in vars(m).values()
-            if isinstance(v, torch.Tensor) and not isinstance(v, torch.nn.Parameter) and not v.is_leaf}
-    clone = copy.deepcopy(model, memo)
-    with torch.no_grad():
-        for k, p in clone.named_parameters():
-            p.copy_(params[k])
-    return clone

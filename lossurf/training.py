@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import math
-import random
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -95,24 +93,3 @@ class TrainLog:
     @property
     def max_grad_norm(self) -> float:
         return float(np.max(self.grad_norm)) if self.grad_norm else 0.0
-
-
-def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A detached copy of the model's parameters (a checkpoint for trajectories)."""
-    return {k: v.detach().clone() for k, v in model.named_parameters()}
-
-
-
-@contextmanager
-def global_rngs_kept():
-    """Run a block that seeds or draws from the global generators (``random``, numpy's, torch's on the
-    CPU and on every initialised GPU), then put their states back: the caller's later draws are the ones
-    it would have made without the block."""
-    py_state, np_state = random.getstate(), np.random.get_state()
-    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    with torch.random.fork_rng(devices=gpus):
-        try:
-            yield
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)

@@ -9,8 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lossurf.classifier import evaluate, gradient, layer_grad_norms, mlp
-from lossurf.training import global_rngs_kept
+from lossurf.mnist.classifier import evaluate, gradient, layer_grad_norms, mlp
+from lossurf.model_state import global_rngs_kept
 
 
 def _draws():

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 import lossurf as ls
-from lossurf.classifier import mlp, train_classifier
+from lossurf.mnist.classifier import mlp, train_classifier
 from lossurf.curvature import HessianOperator, hvp, stability_limit
 
 
@@ -78,7 +78,7 @@ def check_against_exact(vals, vecs, h, which="largest"):
 
 def test_top2_tanh_mlp_matches_exact_hessian():
     model, obj, obj64 = tanh_mlp_case()
-    vals, vecs = ls.hessian_eigs(obj, model, k=2)
+    vals, vecs, _ = ls.hessian_eigs(obj, model, k=2)
     assert isinstance(vals, np.ndarray) and vals.shape == (2,) and vals[0] >= vals[1]
     assert [set(v) for v in vecs] == [set(dict(model.named_parameters()))] * 2
     h = exact_hessian(obj64, ls.parameters_of(model))
@@ -87,7 +87,7 @@ def test_top2_tanh_mlp_matches_exact_hessian():
 
 def test_close_eigenvalues_three_percent_apart_are_resolved():
     model, obj, h = designed_quadratic([10.0, 9.7, 5.0])
-    vals, vecs, info = ls.hessian_eigs(obj, model, k=2, return_info=True)
+    vals, vecs, info = ls.hessian_eigs(obj, model, k=2)
     check_against_exact(vals, vecs, h)
     assert np.allclose(vals, [10.0, 9.7], rtol=1e-6)
     assert info.n_hvp > 0 and info.n_params == 25 and info.which == "largest"
@@ -95,14 +95,14 @@ def test_close_eigenvalues_three_percent_apart_are_resolved():
 
 def test_smallest_finds_negative_curvature():
     model, obj, h = designed_quadratic([6.0, -2.0, -1.5])
-    vals, vecs = ls.hessian_eigs(obj, model, k=2, which="smallest")
+    vals, vecs, _ = ls.hessian_eigs(obj, model, k=2, which="smallest")
     assert vals[0] < vals[1] < 0
     check_against_exact(vals, vecs, h, which="smallest")
     # the tanh MLP's own negative curvature direction, too
     model, obj, obj64 = tanh_mlp_case(seed=1)
     h = exact_hessian(obj64, ls.parameters_of(model))
     assert float(torch.linalg.eigvalsh(h)[0]) < 0
-    vals, vecs = ls.hessian_eigs(obj, model, k=1, which="smallest")
+    vals, vecs, _ = ls.hessian_eigs(obj, model, k=1, which="smallest")
     check_against_exact(vals, vecs, h, which="smallest")
 
 
@@ -122,8 +122,8 @@ def test_hvp_matches_exact_and_batched_data_matches_whole():
 
 def test_seeded_results_are_reproducible():
     model, obj, _ = tanh_mlp_case()
-    v1, d1, i1 = ls.hessian_eigs(obj, model, k=2, seed=3, return_info=True)
-    v2, d2, i2 = ls.hessian_eigs(obj, ls.parameters_of(model), k=2, seed=3, return_info=True)
+    v1, d1, i1 = ls.hessian_eigs(obj, model, k=2, seed=3)
+    v2, d2, i2 = ls.hessian_eigs(obj, ls.parameters_of(model), k=2, seed=3)
     assert np.array_equal(v1, v2) and i1.n_hvp == i2.n_hvp
     for a, b in zip(d1, d2):
         assert all(torch.equal(a[k], b[k]) for k in a)
@@ -138,8 +138,8 @@ def test_model_state_training_flag_and_grad_untouched():
         p.grad = torch.full_like(p, 7.0)
     before = copy.deepcopy(model.state_dict())
     obj = ls.Supervised(model, x, y)
-    v1, _ = ls.hessian_eigs(obj, model, k=2)
-    v2, _ = ls.hessian_eigs(obj, model, k=2)          # dropout off, statistics fixed: the same numbers
+    v1, _, _ = ls.hessian_eigs(obj, model, k=2)
+    v2, _, _ = ls.hessian_eigs(obj, model, k=2)          # dropout off, statistics fixed: the same numbers
     assert np.array_equal(v1, v2)
     assert model.training
     after = model.state_dict()
@@ -149,7 +149,7 @@ def test_model_state_training_flag_and_grad_untouched():
 
 def test_eigenvectors_work_in_loss_line():
     model, obj, h = designed_quadratic([10.0, 9.7, 5.0])
-    vals, vecs = ls.hessian_eigs(obj, model, k=2)
+    vals, vecs, _ = ls.hessian_eigs(obj, model, k=2)
     center = ls.parameters_of(model)
     alphas = np.linspace(-1, 1, 5)
     line = ls.loss_line(obj, center, vecs[0], alphas)
@@ -168,13 +168,13 @@ def test_sharpness_along_a_training_run():
     run = train_classifier(mlp((4, 6, 3), activation="tanh", seed=0), x, y, epochs=1, batch_size=20,
                            lr=0.5, checkpoint_every=1)
     obj = ls.Supervised(run.model, x, y)
-    sharp, infos = ls.sharpness(obj, run, return_info=True)
+    sharp, infos = ls.sharpness(obj, run)
     assert sharp.shape == (len(run.checkpoints),) and len(infos) == len(run.checkpoints)
     obj64 = ls.Supervised(copy.deepcopy(run.model).double(), x.double(), y)
     for s, ck in zip(sharp, run.checkpoints):
         top = float(torch.linalg.eigvalsh(exact_hessian(obj64, ck))[-1])
         assert abs(s - top) <= 1e-3 * abs(top)
-    assert np.array_equal(ls.sharpness(obj, run.checkpoints), sharp)
+    assert np.array_equal(ls.sharpness(obj, run.checkpoints).values, sharp)
 
 
 def test_stability_limit():
@@ -207,13 +207,13 @@ def test_clear_errors():
 def test_flat_loss_gives_zero_and_diverged_checkpoint_gives_nan():
     model = nn.Linear(4, 5)
     linear = ls.FunctionObjective(model, lambda o, p: p["weight"].sum() + p["bias"].sum())
-    vals, vecs = ls.hessian_eigs(linear, model, k=2)                  # zero Hessian: no ARPACK error
+    vals, vecs, _ = ls.hessian_eigs(linear, model, k=2)                  # zero Hessian: no ARPACK error
     assert np.array_equal(vals, [0.0, 0.0]) and abs(ls.cosine(vecs[0], vecs[1])) < 1e-6
     square = ls.FunctionObjective(model, lambda o, p: p["weight"].sum() ** 2 + p["bias"].sum())
     center = ls.parameters_of(model)
     diverged = {k: v.clone() for k, v in center.items()}
     diverged["bias"][0] = float("nan")
-    sharp = ls.sharpness(square, [center, diverged, center])
+    sharp = ls.sharpness(square, [center, diverged, center]).values
     assert np.isnan(sharp[1]) and np.allclose(sharp[[0, 2]], 40.0, rtol=1e-6)   # 2·11ᵀ on 20 weights
     with pytest.raises(ValueError, match="finite loss"):
         ls.hessian_eigs(square, diverged)

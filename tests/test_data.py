@@ -4,8 +4,7 @@ import shutil
 import pytest
 import torch
 
-from lossurf.data import (MNISTDataError, balanced_subset, label_counts, load_mnist, mnist_tensors,
-                          prepare_mnist, SHIPPED_DIR)
+from lossurf.mnist.data import MNISTDataError, balanced_subset, label_counts, load_mnist, mnist_tensors, prepare_mnist, SHIPPED_DIR
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -10,9 +10,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import lossurf as ls
-from lossurf.classifier import Run, overshoot_slice
-from lossurf.lesson_plots import layer_bars, plane_with_paths, schedule_grid
-from lossurf.surface import SurfaceResult, Trajectory
+from lossurf.mnist.classifier import Run, overshoot_slice
+from lossurf.mnist.figures import layer_bars, plane_with_paths, schedule_grid
+from lossurf.result import SurfaceResult, Trajectory
 from lossurf.training import TrainLog
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lossurf import plots
-from lossurf.surface import SurfaceResult, Trajectory
+from lossurf.result import SurfaceResult, Trajectory
 
 
 def plane(shift=0.0, bad=()):

@@ -10,7 +10,7 @@ import lossurf as ls
 from lossurf.rl import (ReplayBuffer, evaluate_policy, initial_states, q_network,
                         return_surface, run_episodes, td_objective, td_targets)
 from lossurf.rl.env import MAX_STEPS, cartpoles, restart
-from lossurf.rl.summary import td_pull
+from lossurf.rl.measures import td_pull
 
 
 def gym_episode(states0, actions_fn, seed):
@@ -132,7 +132,7 @@ def test_td_loss_by_hand_both_target_forms():
     moving = td_objective(net, BATCH, gamma=gamma, target="moving")
     assert float(moving(center)["loss"]) == pytest.approx(0.125)
     assert float(moving(double)["loss"]) == pytest.approx(0.25)
-    y = td_targets(net, BATCH["rewards"], BATCH["next_obs"], BATCH["terminated"], gamma)
+    y = td_targets(net, BATCH["rewards"], BATCH["next_obs"], BATCH["terminated"], gamma=gamma)
     assert y.tolist() == [2.5, 0.0]
     with pytest.raises(ValueError, match="unknown target"):
         td_objective(net, BATCH, target="lagging")
@@ -142,12 +142,12 @@ def test_td_objective_mse_by_hand():
     net, b = tiny_q(), BATCH
     # Q(s, a) = (2, 0.5); targets y = (1 + 0.5 * max(3, 1), 0) = (2.5, 0): errors 0.5 each
     params = {k: v.detach() for k, v in net.named_parameters()}
-    assert float(td_objective(net, b, 0.5, "frozen", loss="mse")(params)["loss"]) == pytest.approx(0.25)
+    assert float(td_objective(net, b, gamma=0.5, target="frozen", loss="mse")(params)["loss"]) == pytest.approx(0.25)
     # twice the weights: Q(s, a) = (4, 1), frozen targets stay: errors 1.5 and 1 -> (2.25 + 1) / 2
     double = {k: 2 * v for k, v in params.items()}
-    assert float(td_objective(net, b, 0.5, "frozen", loss="mse")(double)["loss"]) == pytest.approx(1.625)
+    assert float(td_objective(net, b, gamma=0.5, target="frozen", loss="mse")(double)["loss"]) == pytest.approx(1.625)
     # moving targets follow the weights: y = (1 + 0.5 * 6, 0) = (4, 0): errors 0 and 1 -> 0.5
-    assert float(td_objective(net, b, 0.5, "moving", loss="mse")(double)["loss"]) == pytest.approx(0.5)
+    assert float(td_objective(net, b, gamma=0.5, target="moving", loss="mse")(double)["loss"]) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("loss, gamma, rest, terminal", [
@@ -156,17 +156,16 @@ def test_td_objective_mse_by_hand():
     ("huber", 4.0, 1.0, -0.5),     # y1 = 1 + 4 * 3 = 13: error 11, Huber's push is capped at 1
     ("mse", 4.0, 22.0, -1.0)])
 def test_td_pull_by_hand(loss, gamma, rest, terminal):
-    out = td_pull(tiny_q(), BATCH, gamma, loss)
-    assert out == {"terminal share": 0.5, "push from terminal": terminal, "push from the rest": rest,
-                   "rest with target above Q": 1.0}
+    out = td_pull(tiny_q(), BATCH, gamma=gamma, loss=loss)
+    assert (out.terminal_share, out.from_terminal, out.from_rest, out.rest_target_above) == (0.5, terminal, rest, 1.0)
 
 
 def test_td_pull_without_terminal_transitions_and_a_bad_loss():
     batch = {k: v[:1] for k, v in BATCH.items()}
-    out = td_pull(tiny_q(), batch, 0.5)
-    assert out["terminal share"] == 0.0 and out["push from terminal"] == 0.0
+    out = td_pull(tiny_q(), batch, gamma=0.5)
+    assert out.terminal_share == 0.0 and out.from_terminal == 0.0
     with pytest.raises(ValueError, match="unknown loss"):
-        td_pull(tiny_q(), BATCH, 0.5, "l1")
+        td_pull(tiny_q(), BATCH, gamma=0.5, loss="l1")
 
 
 @pytest.mark.parametrize("target", ["frozen", "moving"])
@@ -235,3 +234,16 @@ def test_restart_starts_the_sub_env_from_our_state_at_once():
     plain.reset(seed=0)
     plain.state = START.copy()
     np.testing.assert_allclose(plain.step(0)[0], want[0], rtol=1e-6)
+
+
+def test_every_config_field_is_marked_and_the_batch_key_follows_the_marks():
+    import dataclasses
+    from lossurf.rl.config import PER_RUN, scope, shared_settings
+    for cls in (ls.rl.RLConfig, ls.rl.DQNConfig, ls.rl.QNetConfig):      # a subclass default keeps its mark
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("scope") in ("per run", "shared", "execution"), (cls.__name__, f.name)
+    assert {"lr", "loss", "clip_norm", "replay", "target_network"} <= set(PER_RUN)
+    assert scope("total_steps") == "shared" and scope("threads") == "execution"
+    base = ls.rl.DQNConfig()
+    assert shared_settings(dataclasses.replace(base, lr=1e-4, threads=3)) == shared_settings(base)
+    assert shared_settings(dataclasses.replace(base, gamma=0.9)) != shared_settings(base)

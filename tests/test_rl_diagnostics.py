@@ -16,7 +16,7 @@ def _batch(n=64, seed=0):
 
 
 def test_discounted_returns():
-    np.testing.assert_allclose(discounted_returns([1, 1, 1], 0.5), [1.75, 1.5, 1.0])
+    np.testing.assert_allclose(discounted_returns([1, 1, 1], gamma=0.5), [1.75, 1.5, 1.0])
 
 
 def test_greedy_episodes_are_the_evaluation_episodes_and_states_are_kept():
@@ -31,12 +31,12 @@ def test_greedy_episodes_are_the_evaluation_episodes_and_states_are_kept():
 def test_predicted_vs_actual_keeps_only_complete_returns():
     torch.manual_seed(0)
     model = q_network((16,))
-    out = predicted_vs_actual(model, 0.99, episodes=4)
+    out = predicted_vs_actual(model, gamma=0.99, episodes=4)
     assert out["predicted"].shape == out["actual"].shape == out["t"].shape
     eps = greedy_episodes(model, 4)
     q0 = model(torch.as_tensor(eps[0]["obs"][:1])).max(-1).values.item()
     assert out["predicted"][0] == pytest.approx(q0)
-    assert out["actual"][0] == pytest.approx(discounted_returns(eps[0]["rewards"], 0.99)[0])
+    assert out["actual"][0] == pytest.approx(discounted_returns(eps[0]["rewards"], gamma=0.99)[0])
 
 
 def test_update_alignment():
@@ -44,9 +44,9 @@ def test_update_alignment():
     model = q_network((16,))
     b = _batch()
     # gamma = 0: the target does not depend on the weights, so both gradients are the same
-    assert update_alignment(model, model, b, 0.0) == pytest.approx(1.0, abs=1e-6)
+    assert update_alignment(model, model, b, gamma=0.0) == pytest.approx(1.0, abs=1e-6)
     with pytest.raises(ValueError, match="unknown loss"):
-        update_alignment(model, model, b, 0.99, loss="l1")
+        update_alignment(model, model, b, gamma=0.99, loss="l1")
 
 
 def _numerical_gradient(f, params, eps=1e-6):
@@ -68,9 +68,9 @@ def test_update_alignment_is_the_cosine_of_two_numerical_gradients(loss):
     model = q_network((6,)).double()
     b = {k: v.double() if v.is_floating_point() else v for k, v in _batch(32).items()}
     params = {k: v.detach().clone() for k, v in model.named_parameters()}
-    moving = td_objective(model, b, 0.99, "moving", loss=loss)
-    semi = _numerical_gradient(lambda p: td_objective(model, b, 0.99, "frozen", target_params=params,
+    moving = td_objective(model, b, gamma=0.99, target="moving", loss=loss)
+    semi = _numerical_gradient(lambda p: td_objective(model, b, gamma=0.99, target="frozen", target_params=params,
                                                       loss=loss)(p)["loss"], params)
     full = _numerical_gradient(lambda p: moving(p)["loss"], params)
     want = semi @ full / (np.linalg.norm(semi) * np.linalg.norm(full))
-    assert update_alignment(model, params, b, 0.99, loss=loss) == pytest.approx(want, abs=1e-5)
+    assert update_alignment(model, params, b, gamma=0.99, loss=loss) == pytest.approx(want, abs=1e-5)

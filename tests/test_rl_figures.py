@@ -10,7 +10,7 @@ import torch
 from lossurf.rl import QNetConfig, RLRun, q_network
 from lossurf.rl.figures import (predicted_vs_actual_panels, rounds_gif, rounds_grid, run_grid, schedule_panels,
                                 step_lengths, window_max)
-from lossurf.surface import SurfaceResult
+from lossurf.result import SurfaceResult
 from lossurf.training import TrainLog
 
 

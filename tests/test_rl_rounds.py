@@ -27,8 +27,8 @@ def test_round_panels_and_targets():
 def test_surfaces_hold_still_within_a_round_with_a_target_network():
     dqn, free = _pair()
     moments = rounds.round_panels(dqn.config.updates, 32, 8, before=3, after=3)
-    d = rounds.frozen_target_surfaces(dqn, moments, 0.99, points=7, batch_size=50)
-    f = rounds.frozen_target_surfaces(free, moments, 0.99, points=7, batch_size=50)
+    d = rounds.frozen_target_surfaces(dqn, moments, gamma=0.99, points=7, batch_size=50)
+    f = rounds.frozen_target_surfaces(free, moments, gamma=0.99, points=7, batch_size=50)
     same_round = [k for k, u in enumerate(moments) if d["targets"][k] == d["targets"][0]]
     assert len(same_round) == 3
     for k in same_round[1:]:          # one round: the very same surface

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lossurf.rl import RLRun, q_network
-from lossurf.rl.summary import fresh_scores, random_policy_returns
+from lossurf.rl.measures import fresh_scores, random_policy_returns
 from lossurf.rl.trainer import TEST_SEED
 from lossurf.training import TrainLog
 
@@ -20,9 +20,9 @@ def test_fresh_scores_over_seeds():
             _run([480, 470], [480, 490], [50.0]),          # 475, 485: both solved
             _run([10, 20], [30, 40], [1.0, np.inf])]       # 15, 35; overflowed |Q|
     s = fresh_scores(runs)
-    assert s == pytest.approx({"best mean": 330.0, "best min": 15.0, "best max": 500.0,
-                 "final mean": 670 / 3, "final min": 35.0, "final max": 485.0,
-                 "best solved": 2, "final solved": 1, "seeds": 3, "max |Q| min": 7.0, "max |Q|": np.inf})
+    assert s._asdict() == pytest.approx(dict(best_mean=330.0, best_min=15.0, best_max=500.0,
+                 final_mean=670 / 3, final_min=35.0, final_max=485.0,
+                 best_solved=2, final_solved=1, seeds=3, max_q_min=7.0, max_q=np.inf))
 
 
 def test_random_policy_returns_replay_in_plain_gymnasium():

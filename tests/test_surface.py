@@ -194,7 +194,7 @@ def test_pca_directions_orthonormal_and_final_at_origin():
     for d in dirs:
         assert float(flatten(d).norm()) == pytest.approx(1.0, abs=1e-5)
     assert ratio.shape == (2,) and 0 < ratio[1] <= ratio[0] <= 1
-    coords, off = ls.project(path, final, dirs)
+    coords, off = ls.project(final, dirs, path)
     np.testing.assert_allclose(coords[-1], 0.0, atol=1e-9)
     assert off[-1] == 0.0 or np.isclose(off[-1], 0.0)
 
@@ -204,11 +204,11 @@ def test_projection_recovers_coordinates_on_a_plane():
     center = ls.parameters_of(model)
     dirs = ls.random_directions(model, 2, seed=1)             # not orthogonal, not unit length
     pts = [{k: center[k] + a * dirs[0][k] + b * dirs[1][k] for k in center} for a, b in [(0.3, -0.7), (1, 2)]]
-    coords, off = ls.project(pts, center, dirs)
+    coords, off = ls.project(center, dirs, pts)
     np.testing.assert_allclose(coords, [[0.3, -0.7], [1, 2]], atol=1e-5)
     assert np.all(off < 1e-4)
     x, y = data((3, 4))
-    traj = ls.trajectory(ls.Supervised(model, x, y), pts, center, dirs, label="t")
+    traj = ls.trajectory(ls.Supervised(model, x, y), center, dirs, pts, label="t")
     plain = torch.nn.functional.cross_entropy(ls.load_params(model, pts[0]).eval()(x), y).item()
     assert traj.values["loss"][0] == pytest.approx(plain, rel=1e-5)
 
@@ -296,7 +296,7 @@ def test_plane_through_three_points_holds_them_exactly():
     c, a, b = (ls.parameters_of(mlp(s)) for s in (0, 1, 2))
     dirs = ls.plane_through(c, a, b)
     assert abs(ls.cosine(dirs[0], dirs[1])) < 1e-6
-    coords, off = ls.project([c, a, b], c, dirs)
+    coords, off = ls.project(c, dirs, [c, a, b])
     assert np.all(off < 1e-5)
     np.testing.assert_allclose(coords[0], 0, atol=1e-6)
     assert coords[1][1] == pytest.approx(0, abs=1e-5) and coords[1][0] > 0
@@ -311,7 +311,7 @@ def test_plane_covering_shows_every_path():
     center = ls.parameters_of(model)
     dirs = ls.random_directions(model, 2, seed=1)
     pts = [{k: center[k] + a * dirs[0][k] + b * dirs[1][k] for k in center} for a, b in [(0.3, -2.0), (1, 0.5)]]
-    tr = ls.trajectory(obj, pts, center, dirs)
+    tr = ls.trajectory(obj, center, dirs, pts)
     res = ls.plane_covering(obj, center, dirs, [tr], points=5, margin=1.5)
     assert res.alphas[-1] == pytest.approx(3.0, rel=1e-4) and res.betas[0] == pytest.approx(-3.0, rel=1e-4)
     assert res.values["loss"].shape == (5, 5)

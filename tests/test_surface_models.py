@@ -250,7 +250,7 @@ def test_trajectory_of_a_model_vmap_cannot_run_falls_back():
     dirs = ls.random_directions(model, 2, seed=0)
     pts = [{k: v + 0.2 * i * dirs[0][k] for k, v in center.items()} for i in range(3)]
     with pytest.warns(RuntimeWarning, match="one at a time"):
-        tr = ls.trajectory(obj, pts, center, dirs)
+        tr = ls.trajectory(obj, center, dirs, pts)
     want = [obj.of_model(ls.load_params(model, p))["loss"] for p in pts]
     np.testing.assert_allclose(tr.values["loss"], want, rtol=1e-5)
 
@@ -332,8 +332,8 @@ def entry_points(model, x, y):
         "interpolation": lambda: ls.interpolation(obj, model, other, alphas=[0, 1]),
         "interpolation_buffers": lambda: ls.interpolation(obj, model, other, alphas=[0, 1],
                                                           interpolate_buffers=True),
-        "trajectory": lambda: ls.trajectory(obj, pts, center, dirs),
-        "plane_covering": lambda: ls.plane_covering(obj, center, dirs, [ls.trajectory(obj, pts, center, dirs)], 3),
+        "trajectory": lambda: ls.trajectory(obj, center, dirs, pts),
+        "plane_covering": lambda: ls.plane_covering(obj, center, dirs, [ls.trajectory(obj, center, dirs, pts)], 3),
         "random_directions": lambda: ls.random_directions(model, 2, seed=1),
         "pca_directions": lambda: ls.pca_directions(pts, center),
     }
@@ -357,7 +357,7 @@ def test_model_untouched_after_an_exception(method):
         ls.loss_plane(obj, model, ls.random_directions(model, 2), GRID, GRID, method=method)
     assert_untouched(model, snap)
     with pytest.raises((IndexError, RuntimeError, ValueError)):
-        ls.trajectory(obj, [ls.parameters_of(model)] * 3, model, ls.random_directions(model, 2))
+        ls.trajectory(obj, model, ls.random_directions(model, 2), [ls.parameters_of(model)] * 3)
     assert_untouched(model, snap)
 
 
@@ -554,7 +554,9 @@ def test_auto_picks_the_loop_for_large_points_on_a_cpu():
 
 
 def test_the_package_has_no_import_cycles():
-    """Module-level imports inside lossurf form no cycle (a cycle breaks a plain ``import`` of one side)."""
+    """Module-level imports inside lossurf form no cycle (a cycle breaks a plain ``import`` of one side), and
+    go only downwards: the core imports no lesson code or plots, plots no lesson code, and the MNIST and RL
+    lesson code not each other."""
     root = pathlib.Path(ls.__file__).parent
     mods = {".".join(p.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__"): p
             for p in root.rglob("*.py")}
@@ -582,6 +584,16 @@ def test_the_package_has_no_import_cycles():
         if n not in state:
             visit(n, [n])
     assert "lossurf.rl.td" in graph["lossurf.rl.trainer"]          # the graph was read
+
+    def part(name):
+        sub = name.split(".")[1] if name.count(".") else ""
+        return sub if sub in ("mnist", "rl", "plots") else "core"
+    allowed = {"core": {"core"}, "plots": {"core", "plots"}, "mnist": {"core", "plots", "mnist"},
+               "rl": {"core", "plots", "rl"}}                     # imports only go downwards
+    for name, deps in graph.items():
+        if name != "lossurf":
+            wrong = sorted(d for d in deps if part(d) not in allowed[part(name)])
+            assert not wrong, f"{name} ({part(name)}) imports {wrong}"
 
 
 @pytest.mark.parametrize("tail", ["loop", "vmap"])

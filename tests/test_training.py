@@ -147,8 +147,8 @@ def test_progress_is_silent_when_disabled(capsys, monkeypatch):
 # ---- notebook 01's helpers: schedules fitted to the run, verdicts, instability, curvature ----
 
 from lossurf.schedules import fitted_schedule, SEED_SETTINGS
-from lossurf import lessons
-from lossurf.lesson_plots import symlog_axis
+from lossurf.mnist import lessons
+from lossurf.mnist.figures import symlog_axis
 
 
 @pytest.mark.parametrize("total", [60, 237, 1000])
@@ -180,7 +180,7 @@ def test_fitted_schedule_bad_input():
 
 
 def test_plateau_in_training_watches_the_recent_mean_loss():
-    from lossurf.classifier import mlp, train_classifier
+    from lossurf.mnist.classifier import mlp, train_classifier
     torch.manual_seed(0)
     x, y = torch.randn(256, 20), torch.randint(0, 3, (256,))
     kw, _ = fitted_schedule("plateau", 80, 0.05)

@@ -44,7 +44,7 @@ def greedy_episodes(model: torch.nn.Module, episodes: int = 20, seed: int = ROLL
             for o, r, e in zip(seen, rewards, ended)]
 
 
-def discounted_returns(rewards, gamma: float) -> np.ndarray:
+def discounted_returns(rewards, *, gamma: float) -> np.ndarray:
     """G_t = r_t + gamma r_{t+1} + ... to the episode's end, for every t."""
     g, out = 0.0, np.zeros(len(rewards))
     for t in range(len(rewards) - 1, -1, -1):
@@ -54,7 +54,7 @@ def discounted_returns(rewards, gamma: float) -> np.ndarray:
 
 
 @torch.no_grad()
-def predicted_vs_actual(model: torch.nn.Module, gamma: float, episodes: int = 20, seed: int = ROLLOUT_SEED,
+def predicted_vs_actual(model: torch.nn.Module, *, gamma: float, episodes: int = 20, seed: int = ROLLOUT_SEED,
                         margin: int = 300) -> dict[str, np.ndarray]:
     """The network's value of each state it visits, max_a Q(s, a), beside the discounted return that
     actually followed (Monte Carlo). A state is kept when its return is complete: its episode ended by
@@ -63,7 +63,7 @@ def predicted_vs_actual(model: torch.nn.Module, gamma: float, episodes: int = 20
     ``tail_bound`` and ``ratio``, the median of predicted / actual (NaN without a kept state)."""
     pred, actual, times = [], [], []
     for ep in greedy_episodes(model, episodes, seed):
-        g = discounted_returns(ep["rewards"], gamma)
+        g = discounted_returns(ep["rewards"], gamma=gamma)
         n = len(g)
         keep = np.arange(n) if ep["terminated"] else np.arange(max(0, n - margin + 1))
         if not len(keep):
@@ -77,7 +77,7 @@ def predicted_vs_actual(model: torch.nn.Module, gamma: float, episodes: int = 20
     return out
 
 
-def update_alignment(model: torch.nn.Module, params, batch: dict, gamma: float, loss: str = "huber") -> float:
+def update_alignment(model: torch.nn.Module, params, batch: dict, *, gamma: float, loss: str = "huber") -> float:
     """Cosine between the semi-gradient Q-learning direction and the gradient of the moving-target loss.
 
     Q-learning updates along g_semi = grad of L(theta; y) with the target y = r + gamma max Q_theta(s')
@@ -89,7 +89,7 @@ def update_alignment(model: torch.nn.Module, params, batch: dict, gamma: float, 
     p = {k: v.detach().clone().requires_grad_(True) for k, v in parameters_of(params).items()}
     call = lambda x: torch.func.functional_call(model, p, (x,))
     q_sa = call(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
-    y = td_target(batch["rewards"], batch["terminated"], call(batch["next_obs"]), gamma)
+    y = td_target(batch["rewards"], batch["terminated"], call(batch["next_obs"]), gamma=gamma)
     semi = torch.autograd.grad(td_loss(q_sa, y.detach(), loss), list(p.values()), retain_graph=True)
     moving = torch.autograd.grad(td_loss(q_sa, y, loss), list(p.values()))
     a, b = flatten(semi), flatten(moving)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
-from ..objectives import eval_mode
+from ..model_state import eval_mode
 from ..seeding import seed_env
 
 ENV_ID = "CartPole-v1"

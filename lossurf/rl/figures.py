@@ -2,15 +2,24 @@
 Q against actual returns, frozen-target rounds."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import colors as mcolors
 
 from .. import plots
-from .agents import RLRun
-from .summary import SOLVED
+from .measures import SOLVED
+from .record import RLRun
 
 
-def window_max(values, width: int = 256) -> tuple[np.ndarray, np.ndarray]:
+class Windows(NamedTuple):
+    """Window maxima of a series: each window's end (updates so far) and its largest value."""
+    ends: np.ndarray
+    maxima: np.ndarray
+
+
+def window_max(values, width: int = 256) -> Windows:
     """The max of each window of ``width`` updates, the last window holding what is left (so every value
     is in a window and a spike is never smoothed away); a value that is not finite (an overflow: inf or
     NaN) counts as inf. Returns (x, max), x the number of updates up to each window's end."""
@@ -19,11 +28,11 @@ def window_max(values, width: int = 256) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"width must be >= 1, got {width}")
     starts = np.arange(0, len(v), width)
     if not len(v):
-        return starts, np.zeros(0)
-    return np.minimum(starts + width, len(v)), np.maximum.reduceat(np.where(np.isfinite(v), v, np.inf), starts)
+        return Windows(starts, np.zeros(0))
+    return Windows(np.minimum(starts + width, len(v)), np.maximum.reduceat(np.where(np.isfinite(v), v, np.inf), starts))
 
 
-def run_grid(groups: dict[str, list[RLRun]], gamma: float, random_mean: float | None = None, ncols: int | None = None,
+def run_grid(groups: dict[str, list[RLRun]], *, gamma: float, random_mean: float | None = None, ncols: int | None = None,
              suptitle: str | None = None):
     """Small multiples, one column per group: greedy evaluation return per seed over env steps (top) and
     the max per-state |Q| per window of updates (bottom, log scale, with the honest limit 1/(1-gamma))."""
@@ -137,7 +146,7 @@ def rounds_grid(rows: dict[str, dict], columns=None, suptitle: str | None = None
             _round_panel(axes[i, j], rounds, k, lo, hi)
             axes[i, j].tick_params(labelsize=7)
         axes[i, 0].set_ylabel(label, fontsize=10)
-        sm = plt.cm.ScalarMappable(plots.mcolors.Normalize(lo, hi), plots.CMAP)
+        sm = plt.cm.ScalarMappable(mcolors.Normalize(lo, hi), plots.CMAP)
         cb = fig.colorbar(sm, ax=axes[i, :].tolist(), shrink=0.9)
         cb.set_label("TD loss (log scale)")
         plots.log_colorbar(cb, lo, hi)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..directions import pca_directions, project
 from ..surface import loss_plane, symmetric_axis
-from .agents import RLRun
+from .record import RLRun
 from .surfaces import td_objective
 
 
@@ -41,7 +41,7 @@ def round_panels(updates: int, target_update: int, spacing: int, before: int = 3
     return [sync + k * spacing for k in range(-before, after)]
 
 
-def frozen_target_surfaces(run: RLRun, updates: list[int], gamma: float, points: int = 15, batch_size: int = 500,
+def frozen_target_surfaces(run: RLRun, updates: list[int], *, gamma: float, points: int = 15, batch_size: int = 500,
                            margin: float = 1.5) -> dict:
     """The frozen-target TD loss at each of ``updates``, all on one plane: centred on the online weights
     at the first of them, spanned by the PCA of the online weights over the window.
@@ -55,15 +55,15 @@ def frozen_target_surfaces(run: RLRun, updates: list[int], gamma: float, points:
     path = [checkpoint_at(run, u) for u in window]
     center = checkpoint_at(run, updates[0])
     dirs, explained = pca_directions(path, center, n=2)
-    coords = project([checkpoint_at(run, u) for u in updates], center, dirs)[0]
-    path_coords = project(path, center, dirs)[0]
+    coords = project(center, dirs, [checkpoint_at(run, u) for u in updates]).coords
+    path_coords = project(center, dirs, path).coords
     reach = margin * float(np.abs(path_coords).max()) or 1.0
     axis = symmetric_axis(reach, points)
     batch = {k: v[-batch_size:] for k, v in run.batch.items()}
     surfaces, lowest, targets = [], [], []
     for u in updates:
         t = target_of(run, u)
-        obj = td_objective(run.model, batch, gamma, "frozen", target_params=checkpoint_at(run, t), loss=run.config.loss)
+        obj = td_objective(run.model, batch, gamma=gamma, target="frozen", target_params=checkpoint_at(run, t), loss=run.config.loss)
         s = loss_plane(obj, center, dirs, axis, axis)
         v = s.values["loss"]
         i, j = np.unravel_index(np.nanargmin(v), v.shape)

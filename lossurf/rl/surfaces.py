@@ -8,14 +8,15 @@ from torch.func import functional_call, vmap
 from ..directions import Params, check_directions, parameters_of
 from ..objectives import FunctionObjective
 from ..progress import progress
-from ..surface import SurfaceResult, _check_axis, _to_numpy, grid_points
+from ..result import SurfaceResult, _check_axis, _to_numpy
+from ..surface import grid_points
 from .env import initial_states, run_episodes
 from .td import check_loss, td_loss, td_target
 
 TARGETS = ("frozen", "moving")
 
 
-def td_objective(model: torch.nn.Module, batch: dict, gamma: float = 0.99, target: str = "frozen",
+def td_objective(model: torch.nn.Module, batch: dict, *, gamma: float = 0.99, target: str = "frozen",
                  target_params: Params | None = None, loss: str = "huber") -> FunctionObjective:
     """The TD loss (``huber`` or ``mse``) on a fixed batch of transitions, as a function of the
     network's parameters.
@@ -33,7 +34,7 @@ def td_objective(model: torch.nn.Module, batch: dict, gamma: float = 0.99, targe
     if target == "frozen":
         frozen = parameters_of(target_params if target_params is not None else model)
         with torch.no_grad():
-            fixed_y = td_target(rewards, term, functional_call(model, frozen, (next_obs,), strict=True), gamma)
+            fixed_y = td_target(rewards, term, functional_call(model, frozen, (next_obs,), strict=True), gamma=gamma)
 
     def fn(objective, params):
         q = objective.run(params, obs)
@@ -41,7 +42,7 @@ def td_objective(model: torch.nn.Module, batch: dict, gamma: float = 0.99, targe
         if target == "frozen":
             y = fixed_y
         else:
-            y = td_target(rewards, term, objective.run(params, next_obs), gamma)
+            y = td_target(rewards, term, objective.run(params, next_obs), gamma=gamma)
         return {"loss": td_loss(q_sa, y, loss), "q_mean": q_sa.mean()}
 
     n_params = sum(p.numel() for p in model.parameters())

@@ -19,7 +19,7 @@ def check_loss(loss: str) -> None:
         raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
 
 
-def td_target(rewards: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float) -> torch.Tensor:
+def td_target(rewards: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, *, gamma: float) -> torch.Tensor:
     """r + gamma * (1 - terminated) * max_a' Q(s', a'); ``next_q`` holds Q(s', a') over the actions in
     its last dimension. Gradients flow through ``next_q`` (the "moving-target" loss) unless it was
     computed without them."""
@@ -31,3 +31,9 @@ def td_loss(q_sa: torch.Tensor, y: torch.Tensor, loss: str = "huber", reduction:
     ``torch.nn.functional``."""
     check_loss(loss)
     return (F.smooth_l1_loss if loss == "huber" else F.mse_loss)(q_sa, y, reduction=reduction)
+
+
+def td_targets(target_model: torch.nn.Module, rewards, next_obs, terminated, *, gamma: float) -> torch.Tensor:
+    """r + gamma * max_a' Q(s', a'), with no bootstrap past a terminal state (truncation bootstraps)."""
+    with torch.no_grad():
+        return td_target(rewards, terminated, target_model(next_obs), gamma=gamma)

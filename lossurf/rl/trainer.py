@@ -28,10 +28,14 @@ import torch
 
 from ..progress import progress
 from ..schedules import make_scheduler, step_scheduler
-from ..seeding import DEFAULT_THREADS, device as default_device, seed_everything
-from ..training import TrainLog, global_rngs_kept
+from ..seeding import device as default_device, seed_everything
+from ..training import TrainLog
+from ..model_state import global_rngs_kept
 from . import stacked as st
-from .agents import PER_RUN, PLATEAU_WINDOW, DQNConfig, QNetConfig, RLConfig, RLRun, ReplayBuffer, q_network, shared_settings
+from .config import PER_RUN, PLATEAU_WINDOW, DQNConfig, QNetConfig, RLConfig, shared_settings
+from .record import RLRun, network_with
+from .replay import ReplayBuffer
+from .qnet import q_network
 from .env import cartpoles, initial_states, restart
 from .surfaces import returns_of
 from .td import td_loss, td_target
@@ -124,7 +128,7 @@ def train_runs(configs: list[RLConfig], seeds: list[int], labels: list[str] | No
                device: torch.device | None = None) -> list[RLRun]:
     """Train one run per ``(config, seed)`` pair together; return one ``RLRun`` each, in order.
 
-    The configs may differ only in the fields of ``agents.PER_RUN`` (replay, target network and its
+    The configs may differ only in the fields of ``config.PER_RUN`` (replay, target network and its
     cadence, loss, optimiser, clip norm, LR and its schedule): budget, network, cadence, exploration and
     evaluation are shared, so runs compared side by side get the same environment steps, updates and
     samples per update.
@@ -258,7 +262,7 @@ class _Batch:
         with torch.no_grad():
             tp = self.target_views if self.use_target.all() else self.online_views if not self.use_target.any() \
                 else torch.where(self.target_rows, self.target, self.flat)
-            y = td_target(b["rewards"], b["terminated"], self.net.forward(tp, b["next_obs"]), self.cfg.gamma)
+            y = td_target(b["rewards"], b["terminated"], self.net.forward(tp, b["next_obs"]), gamma=self.cfg.gamma)
         live = self.flat.detach().requires_grad_(True)           # the same storage, tracked for this update
         q = self.net.forward(live, b["obs"])
         q_sa = q.gather(2, b["actions"].unsqueeze(2)).squeeze(2)
@@ -310,7 +314,7 @@ class _Batch:
             batch = memory.latest(cfg.surface_batch, run=r)
             if cfg.checkpoint_batch:
                 self.checkpoint_batches[r].append(memory.latest(cfg.checkpoint_batch, run=r))
-            runs.append(RLRun(model=_as_model(self.template, final[r]), best_model=_as_model(self.template, best[r]),
+            runs.append(RLRun(model=network_with(self.template, final[r]), best_model=network_with(self.template, best[r]),
                               log=log, episode_returns=self.episode_returns[r], episode_ends=self.episode_ends[r],
                               evals=self.evals[r], q_max=log_lists["q_max"][r].tolist(),
                               step=log_lists["step"][r].tolist(), checkpoints=[cpu(c) for c in self.checkpoints[r]],
@@ -340,16 +344,10 @@ def _train(configs, seeds, labels, device):
     return runs.results(labels, seeds)
 
 
-def _as_model(template, params):
-    model = copy.deepcopy(template)
-    model.load_state_dict({k: v.cpu() for k, v in params.items()})
-    return model.eval()
-
-
 def train_many(jobs) -> list[RLRun]:
     """Train every ``(config, seed, label)`` job; results in the order of ``jobs``.
 
-    Jobs that share budget, network and cadence (see ``agents.PER_RUN``) are trained together as one
+    Jobs that share budget, network and cadence (see ``config.PER_RUN``) are trained together as one
     batched computation; each group runs in turn.
     """
     jobs = list(jobs)

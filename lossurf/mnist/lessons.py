@@ -12,7 +12,8 @@ import math
 import numpy as np
 import torch
 
-from .objectives import Objective, eval_mode
+from ..objectives import Objective
+from ..model_state import eval_mode
 
 SHOWN = "shown: "
 NOT_SHOWN = "not shown with these settings: "
@@ -85,12 +86,12 @@ def directional_curvature(objective: Objective, center: dict, direction: dict, m
 def sharpness_or_nan(objective: Objective, checkpoints, seed: int = 0, **kw) -> np.ndarray:
     """``curvature.sharpness`` along checkpoints, never raising: a checkpoint whose weights are not finite,
     or whose eigen-solve fails (e.g. a network that diverged), gets NaN instead of stopping the lesson."""
-    from .curvature import hessian_eigs, sharpness
+    from ..curvature import hessian_eigs, sharpness
 
     finite = [all(bool(torch.isfinite(v).all()) for v in ck.values()) for ck in checkpoints]
     if all(finite):
         try:
-            return sharpness(objective, checkpoints, seed=seed, **kw)
+            return sharpness(objective, checkpoints, seed=seed, **kw).values
         except (RuntimeError, ValueError, ArithmeticError):
             pass
     out = []

@@ -2,13 +2,15 @@
 |Q| statistic for every agent, a random-policy baseline, and where a TD loss pulls each Q-value."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
-from .agents import RLRun
 from .env import initial_states, run_episodes
+from .record import RLRun
 from .td import check_loss, td_target
-from .trainer import TEST_SEED, _as_model
+from .trainer import TEST_SEED
 
 SOLVED = 475          # CartPole-v1's "solved" threshold (mean return over 100 episodes)
 
@@ -27,16 +29,29 @@ def group(runs: list[RLRun]) -> dict[str, list[RLRun]]:
     return out
 
 
-def fresh_scores(runs: list[RLRun]) -> dict[str, float]:
+class Scores(NamedTuple):
+    """A group's fresh-episode scores over its seeds (each seed: the mean return on 100 fresh episodes)."""
+    best_mean: float
+    best_min: float
+    best_max: float
+    final_mean: float
+    final_min: float
+    final_max: float
+    best_solved: int          # seeds whose best network solves (>= 475)
+    final_solved: int
+    seeds: int
+    max_q_min: float          # the smallest, over seeds, of a run's largest per-state |Q|
+    max_q: float              # the largest
+
+
+def fresh_scores(runs: list[RLRun]) -> Scores:
     """Mean, min and max over seeds of the best and the final network's mean return on the 100 fresh
-    episodes; how many seeds solve (>= 475) with each; the max per-state |Q| (largest over seeds)."""
+    episodes; how many seeds solve (>= 475) with each; the max per-state |Q| (smallest and largest over seeds)."""
     best = np.array([r.best_test.mean() for r in runs])
     final = np.array([r.final_test.mean() for r in runs])
     q = np.array([r.max_abs_q for r in runs])
-    return {"best mean": best.mean(), "best min": best.min(), "best max": best.max(),
-            "final mean": final.mean(), "final min": final.min(), "final max": final.max(),
-            "best solved": int((best >= SOLVED).sum()), "final solved": int((final >= SOLVED).sum()),
-            "seeds": len(runs), "max |Q| min": q.min(), "max |Q|": q.max()}
+    return Scores(best.mean(), best.min(), best.max(), final.mean(), final.min(), final.max(),
+                  int((best >= SOLVED).sum()), int((final >= SOLVED).sum()), len(runs), q.min(), q.max())
 
 
 def score_rows(groups: dict[str, list[RLRun]], random_returns: np.ndarray | None = None) -> list[dict]:
@@ -44,11 +59,11 @@ def score_rows(groups: dict[str, list[RLRun]], random_returns: np.ndarray | None
     rows = []
     for label, runs in groups.items():
         s = fresh_scores(runs)
-        rows.append({"runs": label, "seeds": str(s["seeds"]),
-                     "best net: mean [min-max]": f"{s['best mean']:.1f} [{s['best min']:.1f}-{s['best max']:.1f}]",
-                     "final net: mean [min-max]": f"{s['final mean']:.1f} [{s['final min']:.1f}-{s['final max']:.1f}]",
-                     "solved (best/final)": f"{s['best solved']}/{s['final solved']} of {s['seeds']}",
-                     "max per-state |Q|": f"{s['max |Q| min']:.3g}-{s['max |Q|']:.3g}"})
+        rows.append({"runs": label, "seeds": str(s.seeds),
+                     "best net: mean [min-max]": f"{s.best_mean:.1f} [{s.best_min:.1f}-{s.best_max:.1f}]",
+                     "final net: mean [min-max]": f"{s.final_mean:.1f} [{s.final_min:.1f}-{s.final_max:.1f}]",
+                     "solved (best/final)": f"{s.best_solved}/{s.final_solved} of {s.seeds}",
+                     "max per-state |Q|": f"{s.max_q_min:.3g}-{s.max_q:.3g}"})
     if random_returns is not None:
         m = float(np.mean(random_returns))
         rows.append({"runs": "random policy", "seeds": "-", "best net: mean [min-max]": f"{m:.1f}",
@@ -56,8 +71,16 @@ def score_rows(groups: dict[str, list[RLRun]], random_returns: np.ndarray | None
     return rows
 
 
+class Pull(NamedTuple):
+    """Where a TD loss pushes the Q-values of one batch (push = −dL/dQ(s, a): up > 0, down < 0)."""
+    terminal_share: float           # fraction of the batch's transitions that end an episode
+    from_terminal: float            # summed push on the terminal transitions' Q(s, a)
+    from_rest: float                # summed push on the others'
+    rest_target_above: float        # fraction of the others whose target is above their Q (NaN: none)
+
+
 @torch.no_grad()
-def td_pull(model: torch.nn.Module, batch: dict, gamma: float, loss: str = "huber") -> dict[str, float]:
+def td_pull(model: torch.nn.Module, batch: dict, *, gamma: float, loss: str = "huber") -> Pull:
     """Which way the TD loss pushes each Q(s, a) on a batch, targets from the same network (no target net).
 
     The push on one Q-value is -dL/dQ (per transition, before averaging): 2(y - Q) under MSE, y - Q
@@ -67,28 +90,9 @@ def td_pull(model: torch.nn.Module, batch: dict, gamma: float, loss: str = "hube
     """
     check_loss(loss)
     q = model(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
-    y = td_target(batch["rewards"], batch["terminated"], model(batch["next_obs"]), gamma)
+    y = td_target(batch["rewards"], batch["terminated"], model(batch["next_obs"]), gamma=gamma)
     err = y - q
     push = err.clamp(-1.0, 1.0) if loss == "huber" else 2.0 * err
     term = batch["terminated"] > 0
-    return {"terminal share": float(term.float().mean()),
-            "push from terminal": float(push[term].sum()), "push from the rest": float(push[~term].sum()),
-            "rest with target above Q": float((err[~term] > 0).float().mean()) if (~term).any() else float("nan")}
-
-
-def model_with(run: RLRun, params) -> torch.nn.Module:
-    """A copy of the run's network holding ``params`` (a checkpoint), in eval mode."""
-    return _as_model(run.model, params)
-
-
-def over_training(run: RLRun, fn) -> tuple[np.ndarray, list]:
-    """``fn(model, batch)`` at every checkpoint that kept a batch (``checkpoint_batch`` > 0): the
-    network then, on the transitions it had just experienced. Returns (updates, results)."""
-    if not run.checkpoint_batches:
-        raise ValueError("this run kept no batches with its checkpoints: train it with checkpoint_batch > 0")
-    ups, out = [], []
-    for u, params, batch in zip(run.checkpoint_updates, run.checkpoints, run.checkpoint_batches):
-        if batch is not None:
-            ups.append(u)
-            out.append(fn(model_with(run, params), batch))
-    return np.array(ups), out
+    return Pull(float(term.float().mean()), float(push[term].sum()), float(push[~term].sum()),
+                float((err[~term] > 0).float().mean()) if (~term).any() else float("nan"))

@@ -1,19 +1,18 @@
 """Small classifiers and their training loop, for the MNIST lesson (and its gradient-trouble gallery)."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .objectives import modes_kept
-from .progress import progress
-from .schedules import make_scheduler, step_scheduler
-from .training import TrainLog, check_clip_norm, check_lr, global_rngs_kept, snapshot, train_step
+from ..model_state import global_rngs_kept, model_kept, snapshot
+from ..progress import progress
+from ..schedules import make_scheduler, step_scheduler
+from ..training import TrainLog, check_clip_norm, check_lr, train_step
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
@@ -102,24 +101,6 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
     return Run(model.eval(), log, ckpts, label, checkpoint_every)
 
 
-@torch.no_grad()
-@contextmanager
-def model_kept(model: nn.Module):
-    """Run a block that may switch modes, write ``.grad`` or update BatchNorm statistics; afterwards the
-    model's modes, ``.grad`` and buffers are as they were (the caller's model is never modified)."""
-    grads = [(p, p.grad) for p in model.parameters()]
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    try:
-        with modes_kept(model):
-            yield model
-    finally:
-        for p, g in grads:
-            p.grad = g
-        with torch.no_grad():
-            for b, saved in buffers:
-                b.copy_(saved)
-
-
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """Mean cross-entropy and accuracy of a model, computed in eval mode; the model's modes are kept."""
     with model_kept(model), torch.no_grad():
@@ -140,14 +121,20 @@ def layer_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list
         return [float(m.weight.grad.norm()) for m in model.modules() if isinstance(m, nn.Linear)]
 
 
-def gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[dict, float]:
+class Gradient(NamedTuple):
+    """The loss gradient at a model's weights: a ``{name: tensor}`` direction and its norm."""
+    direction: dict
+    norm: float
+
+
+def gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Gradient:
     """The loss gradient as a ``{name: tensor}`` direction, and its norm; the model's ``.grad`` is kept."""
     with model_kept(model):
         model.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
         g = {k: p.grad.detach().clone() for k, p in model.named_parameters()}
     norm = float(torch.sqrt(sum((v ** 2).sum() for v in g.values())))
-    return g, norm
+    return Gradient(g, norm)
 
 
 @dataclass
@@ -173,8 +160,8 @@ def overshoot_slice(objective, checkpoints, model, x, y, lr: float, clip_norm: f
 
     Falls back to the checkpoint with the largest gradient when no step overshoots.
     """
-    from .objectives import load_params
-    from .surface import loss_line
+    from ..model_state import load_params
+    from ..surface import loss_line
 
     best, chosen = None, None
     for i, ck in enumerate(checkpoints):

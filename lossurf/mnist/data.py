@@ -8,10 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.datasets import MNIST
-from torchvision.datasets.utils import check_integrity
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_DIR = PROJECT_ROOT / "data" / "mnist"
 CACHE_DIR = PROJECT_ROOT / "data" / "cache"
 
@@ -40,6 +38,8 @@ def prepare_mnist(shipped_dir: str | os.PathLike | None = None,
     The returned root is what ``torchvision.datasets.MNIST(root, download=False)`` expects.
     Never touches the network.
     """
+    from torchvision.datasets.utils import check_integrity    # here: importing torchvision takes 2 s
+
     shipped = Path(shipped_dir or os.environ.get("LOSSURF_MNIST_DIR", SHIPPED_DIR))
     root = Path(cache_dir or os.environ.get("LOSSURF_CACHE_DIR", CACHE_DIR))
     raw = root / "MNIST" / "raw"
@@ -66,8 +66,10 @@ def prepare_mnist(shipped_dir: str | os.PathLike | None = None,
     return root
 
 
-def load_mnist(train: bool = True, **paths) -> MNIST:
+def load_mnist(train: bool = True, **paths):
     """The MNIST train or test set as a ``torchvision.datasets.MNIST`` (uint8 images, int labels)."""
+    from torchvision.datasets import MNIST
+
     return MNIST(str(prepare_mnist(**paths)), train=train, download=False)
 
 

@@ -1,70 +1,14 @@
-"""Pictures of surfaces and of training: every function draws on matplotlib and returns (fig, ax).
-
-Diverged points (NaN/Inf loss) are never dropped silently: they are masked, hatched in red and
-counted in the title; a surface with nothing to colour (constant, or every point diverged) says so in
-the panel.
-
-One style for every figure (``style()``), made for GitHub, which shows notebooks and READMEs about
-900 px wide:
-
-* **sharp**: figures render at 150 dpi, capped at 1,800 px wide (twice the 900 px they are shown at),
-  so they stay crisp on high-density screens and PNGs stay small;
-* **legible**: text drawn at ``s`` points in a figure ``w`` inches wide is shown at
-  ``s / 72 * min(dpi, 900 / w)`` px; before a figure is rendered every text smaller than 10 px by that
-  rule is raised to it (``fit_text``): 0.8 pt per inch of width past 6 inches (a 16-inch figure needs
-  12.8 pt), and the layout is redone;
-* **log colour scales ticked in real values** (0.1, 0.2, 0.5, 1, ...), never in their log10;
-* **overlapping series stay distinguishable**: each series has its own colour, dash pattern and
-  (hollow) marker shape (``series_style``), end stars draw above the centre ring;
-* **the same value has the same colour** in every view of one figure (3-D surface unshaded, one
-  Normalize shared by the 3-D surface, the contour and the heatmap).
-"""
+"""Pictures of a surface (a line, a contour, a heatmap, a 3-D view): diverged points masked, hatched and counted, never dropped."""
 from __future__ import annotations
-
-import io
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib import ticker
-from matplotlib.text import Text
 
-from .report import fmt
-from .surface import SurfaceResult
-
-CMAP = "viridis"
-DIVERGED = "#d62728"
-FIGSIZE = (5.2, 4.2)
-TRAJ_COLORS = ("#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
-TRAJ_LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)))
-TRAJ_MARKERS = ("o", "^", "D", "v", "h", "X")   # no square or star: those mark starts and ends
-
-DISPLAY_PX = 900      # the width GitHub shows a notebook's or README's figure at
-MIN_TEXT_PX = 10      # the smallest text, in px at that width
-RENDER_DPI = 150      # PNG resolution ...
-MAX_PX = 1800         # ... capped at twice the display width
-FIGURE_DPI = 72       # matplotlib's figure.dpi: only the "<Figure size WxH>" text of stored outputs uses it
-
-
-def series_style(k: int, hollow: bool = True) -> dict:
-    """Colour, dash pattern and marker of series ``k``: two series never look alike even when one
-    hides under the other (use with ``ax.plot(..., **series_style(k))``)."""
-    c = TRAJ_COLORS[k % len(TRAJ_COLORS)]
-    return {"color": c, "linestyle": TRAJ_LINESTYLES[k % len(TRAJ_LINESTYLES)],
-            "marker": TRAJ_MARKERS[k % len(TRAJ_MARKERS)], "markerfacecolor": "none" if hollow else c,
-            "markeredgecolor": c, "zorder": 2 + 0.1 * k}
-
-
-def _ax(ax=None, projection=None, figsize=FIGSIZE):
-    if ax is not None:
-        return ax.figure, ax
-    fig = plt.figure(figsize=figsize)
-    return fig, fig.add_subplot(projection=projection)
-
-
-def _label(metric: str, log: bool) -> str:
-    return f"{metric} (log scale)" if log else metric
+from ..report import fmt
+from ..result import SurfaceResult
+from .theme import CMAP, DIVERGED, _ax, _label, series_style
 
 
 def finite_values(result: SurfaceResult, metric: str = "loss", log: bool = False):
@@ -79,8 +23,6 @@ def finite_values(result: SurfaceResult, metric: str = "loss", log: bool = False
         hidden |= ~np.isfinite(z)
     return np.ma.masked_array(z, hidden), bad
 
-
-# ------------------------------------------------------------------------------------ log colour scales
 
 def real_label(v: float) -> str:
     """A tick value as a short real number: 0.05, 0.2, 1, 30, 2e+04 -> '2e4'."""
@@ -121,8 +63,6 @@ def _log_axis(axis, lo: float, hi: float) -> None:
     t = log_ticks(lo, hi, most=6)
     axis.set_ticks(np.log10(t), labels=[real_label(v) for v in t])
 
-
-# ---------------------------------------------------------------------------------- plane helpers
 
 def _need_ndim(result: SurfaceResult, ndim: int, fn: str) -> None:
     """A clear error when a line is given to a plane plot or the reverse."""
@@ -208,8 +148,6 @@ def _colorbar(fig, mappable, ax, metric, log, lo, hi):
         cb.set_ticks(ticker.MaxNLocator(6))
     return cb
 
-
-# ------------------------------------------------------------------------------------------ plots
 
 def plot_line(results, metric: str = "loss", labels=None, ax=None, log: bool = False, title=None,
               xlabel: str = "step along the direction (alpha)"):
@@ -374,202 +312,3 @@ def plot_surface_views(result: SurfaceResult, metric: str = "loss", log: bool = 
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig, fig.axes
-
-
-def _finish(ax, xlabel, ylabel, hline=None, hline_label=None, log=False, title=None):
-    """Threshold line, log scale, labels, grid, legend and title of a curve plot."""
-    if hline is not None:
-        ax.axhline(hline, color="k", linestyle=(0, (2, 2)), linewidth=1, label=hline_label, zorder=1.5)
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    if title:
-        ax.set_title(title)
-
-
-def plot_curves(series: dict, ylabel: str, ax=None, log: bool = False, hline=None, hline_label=None,
-                smooth: int = 1, xlabel: str = "step", title=None):
-    """Several training curves (``{label: values}``, each its own colour and dash pattern, so a curve
-    under another still shows), optionally smoothed, with a threshold line."""
-    fig, ax = _ax(ax, figsize=(6, 3.6))
-    for k, (label, v) in enumerate(series.items()):
-        v = np.asarray(v, dtype=float)
-        st = series_style(k)
-        line = {"color": st["color"], "linestyle": st["linestyle"], "zorder": st["zorder"],
-                "linewidth": 1.8 if k == 0 else 1.4}
-        if smooth > 1 and len(v) >= smooth:
-            ax.plot(v, color=st["color"], linestyle="-", alpha=0.2, linewidth=0.7, zorder=1)   # raw, faint
-            kernel = np.ones(smooth) / smooth
-            v_s = np.convolve(np.where(np.isfinite(v), v, np.nan), kernel, mode="valid")
-            ax.plot(np.arange(smooth - 1, len(v)), v_s, label=label, **line)
-        else:
-            ax.plot(v, label=label, **line)
-    _finish(ax, xlabel, ylabel, hline, hline_label, log, title)
-    return fig, ax
-
-
-# ----------------------------------------------------------------------------- rendering and style
-
-def _text_floor(width_in: float, dpi: float, display_px: int, min_px: float) -> float:
-    """The smallest font size (pt) that shows ``min_px`` tall when a PNG ``width_in`` inches wide at
-    ``dpi`` is shown ``display_px`` wide (or at its own size, if narrower)."""
-    ppi = min(dpi, display_px / width_in)
-    return min_px * 72 / ppi
-
-
-def _raise_text(fig, floor: float) -> bool:
-    """Every visible text (tick labels included) at least ``floor`` pt; True if anything grew."""
-    changed = False
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis, getattr(ax, "zaxis", None)):
-            if axis is None:
-                continue
-            sizes = [t.get_fontsize() for t in axis.get_ticklabels(which="both")]
-            if sizes and min(sizes) < floor - 1e-6:
-                axis.set_tick_params(which="both", labelsize=floor)
-                changed = True
-    for t in fig.findobj(Text):
-        if t.get_visible() and t.get_text().strip() and t.get_fontsize() < floor - 1e-6:
-            t.set_fontsize(floor)
-            changed = True
-    return changed
-
-
-def fit_text(fig, display_px: int = DISPLAY_PX, min_px: float = MIN_TEXT_PX, dpi: float = RENDER_DPI,
-             max_px: int = MAX_PX) -> float:
-    """Prepare ``fig`` for a PNG shown ``display_px`` wide: raise every text below ``min_px`` (at that
-    width) to it, redo the layout if anything grew, and return the dpi to render at (``dpi``, lowered so
-    the PNG is at most ``max_px`` wide). Idempotent."""
-    pad = 2 * plt.rcParams["savefig.pad_inches"]
-    render = dpi
-    for _ in range(4):
-        fig.draw_without_rendering()
-        width = fig.get_tightbbox().width + pad
-        render = min(dpi, max_px / width)
-        floor = _text_floor(width, render, display_px, min_px) * 1.01
-        if not _raise_text(fig, floor):
-            break
-        if fig.get_layout_engine() is None and fig.axes:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fig.tight_layout()
-    return render
-
-
-def smallest_text_px(fig, png_width_px: int, dpi: float, display_px: int = DISPLAY_PX) -> float:
-    """The smallest visible text of a rendered figure, in px when the PNG is shown ``display_px`` wide."""
-    fig.draw_without_rendering()
-    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
-    return min(sizes) / 72 * dpi * min(1.0, display_px / png_width_px)
-
-
-def _palette(png: bytes) -> bytes:
-    """The PNG re-encoded with an adaptive 256-colour palette when that is smaller (about 4x for these
-    figures: flat fills, one colour map, anti-aliased text), so notebooks stay well under 3 MB."""
-    from PIL import Image
-    im = Image.open(io.BytesIO(png))
-    if im.mode == "RGBA" and im.getchannel("A").getextrema()[0] < 255:
-        return png                                  # transparency: keep as it is
-    buf = io.BytesIO()
-    im.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(buf, "png", optimize=True,
-                                                                            dpi=im.info.get("dpi", (72, 72)))
-    return buf.getvalue() if buf.tell() < len(png) else png
-
-
-def render_png(fig, palette: bool = True) -> bytes:
-    """The figure as the PNG the notebooks show and ``img/`` holds: text fitted, dpi by width, tight box,
-    256-colour palette (``palette``)."""
-    dpi = fit_text(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor=fig.get_facecolor())
-    return _palette(buf.getvalue()) if palette else buf.getvalue()
-
-
-def save(fig, path, dpi: int | None = None) -> None:
-    """Save a figure as a PNG in the series' style (text fitted, dpi by width unless ``dpi`` is given)."""
-    if dpi is None and str(path).lower().endswith(".png"):
-        with open(path, "wb") as f:
-            f.write(render_png(fig))
-        return
-    fitted = fit_text(fig)
-    fig.savefig(path, dpi=dpi or fitted, bbox_inches="tight")
-
-
-def _png_base64(fig):
-    import base64
-    if not fig.axes and not fig.texts:
-        return None
-    return base64.b64encode(render_png(fig)).decode("ascii")
-
-
-def _install_inline_png() -> bool:
-    """In Jupyter, show figures through ``render_png`` (the inline backend configures itself first, so
-    it does not replace this later). Returns whether it is installed."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    ip = get_ipython()
-    if ip is None or not hasattr(ip, "display_formatter"):
-        return False
-    if "inline" in str(plt.get_backend()):
-        plt.close(plt.figure())          # loads the inline backend, which registers its own formatter
-    from matplotlib.figure import Figure
-    ip.display_formatter.formatters["image/png"].for_type(Figure, _png_base64)
-    return True
-
-
-def style(dpi: int = FIGURE_DPI) -> None:
-    """The series' figure style (module docstring): base font sizes, colour and dash cycles, PNGs at
-    150 dpi capped at 1,800 px, text fitted to >= 10 px at GitHub's 900 px. ``dpi`` is matplotlib's
-    ``figure.dpi``, which only sizes the "<Figure size ...>" text in stored outputs (the PNG's dpi is
-    chosen per figure)."""
-    from cycler import cycler
-    plt.rcParams.update({
-        "figure.dpi": dpi, "savefig.dpi": RENDER_DPI, "savefig.bbox": "tight",
-        "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9,
-        "ytick.labelsize": 9, "legend.fontsize": 9, "figure.titlesize": 12,
-        "legend.framealpha": 0.85, "image.cmap": CMAP, "lines.linewidth": 1.6,
-        "axes.prop_cycle": cycler(color=list(TRAJ_COLORS)) + cycler(linestyle=list(TRAJ_LINESTYLES)),
-    })
-    _install_inline_png()
-
-
-def show_digits(x, y, n: int = 10, title: str | None = None):
-    """The first ``n`` images with their labels (x flattened 784 or 1x28x28, normalised)."""
-    fig, axes = plt.subplots(1, n, figsize=(1.1 * n, 1.5))
-    for i, ax in enumerate(axes):
-        ax.imshow(np.asarray(x[i]).reshape(28, 28), cmap="gray_r")
-        ax.set_title(str(int(y[i])))
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig, axes
-
-
-def plot_layer_norms(norms: dict, ax=None, title=None):
-    """Per-layer gradient norms (first layer on the left), one line per network, log scale."""
-    fig, ax = _ax(ax, figsize=(6, 3.6))
-    for k, (label, v) in enumerate(norms.items()):
-        ax.plot(np.arange(1, len(v) + 1), np.maximum(v, 1e-30), label=label, markersize=5, **series_style(k))
-    _finish(ax, "layer (1 = next to the input)", "weight gradient norm", log=True, title=title)
-    return fig, ax
-
-
-def plot_mean_spread(x, series: dict, ylabel: str, ax=None, xlabel: str = "environment step", hline=None,
-                     hline_label=None, log: bool = False, title=None):
-    """Mean over seeds (line; each series its own dash pattern, so equal means stay visible) and min-max
-    spread (band) of each ``{label: array (seeds, len(x))}``."""
-    fig, ax = _ax(ax, figsize=(6, 3.6))
-    for k, (label, ys) in enumerate(series.items()):
-        ys = np.asarray(ys, dtype=float)
-        st = series_style(k)
-        ax.plot(x, ys.mean(0), color=st["color"], linestyle=st["linestyle"], zorder=st["zorder"],
-                label=f"{label} (mean of {len(ys)})", linewidth=2.4 if k == 0 else 1.6)
-        ax.fill_between(x, ys.min(0), ys.max(0), color=st["color"], alpha=0.18, linewidth=0)
-    _finish(ax, xlabel, ylabel, hline, hline_label, log, title)
-    return fig, ax

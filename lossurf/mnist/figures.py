@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import colors as mcolors
 
-from .plots import CMAP, TRAJ_COLORS, finite_values, log_colorbar, series_style
-from .report import fmt
+from ..plots import CMAP, TRAJ_COLORS, finite_values, log_colorbar, series_style
+from ..report import fmt
 
 
 def symlog_axis(reach: float, n: int, smallest: float | None = None) -> np.ndarray:

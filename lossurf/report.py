@@ -3,6 +3,8 @@ verdict lines the notebooks print, read back."""
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 
 
 def fmt(v, digits: int = 3) -> str:
@@ -58,6 +60,86 @@ def verdict_key(line: str) -> str | None:
         if line.startswith(prefix) and SEPARATOR in line:
             return line[len(prefix):].split(SEPARATOR, 1)[0].strip()
     return None
+
+
+_OLD_PREFIX = re.compile(r"^(?:shown:|not shown[^:]*:)\s*")
+_NUMBER_LIST = re.compile(r"#(?:[\s,]+#)+")           # "at steps #, #, #": as many numbers as the run had
+
+
+def pairing_key(line: str) -> str:
+    """What a verdict is paired by across runs: its claim's name (``verdict_key``); for a line in the older
+    format, the line without its prefix, a ``not shown`` line cut at ``", because"``, with every number (and
+    every list of numbers) masked, so a rerun that measured other numbers still pairs with it."""
+    key = verdict_key(line)
+    if key is not None:
+        return key
+    from .notebook_checks import mask                # notebook_checks imports this module
+
+    text = _OLD_PREFIX.sub("", line, count=1)
+    if verdict_status(line) == "not shown":
+        text = text.split(", because", 1)[0]
+    return _NUMBER_LIST.sub("#", mask(text))
+
+
+@dataclass(frozen=True)
+class VerdictPair:
+    """A committed verdict and the rerun's verdict for the same claim; ``None`` on the side that did not print it."""
+    committed: str | None
+    rerun: str | None
+    by_position: bool = False      # older-format lines no key matched, paired by their place between matched neighbours
+
+
+def _keys(lines: list[str]) -> list[tuple[str, int]]:
+    """Each line's pairing key with its occurrence number, so a key printed twice pairs first with first."""
+    seen: dict[str, int] = {}
+    out = []
+    for line in lines:
+        key = pairing_key(line)
+        out.append((key, seen.get(key, 0)))
+        seen[key] = seen.get(key, 0) + 1
+    return out
+
+
+def _by_position(match: dict[int, int], committed: list[str], rerun: list[str]) -> dict[int, int]:
+    """Pair the older-format committed verdicts no key matched with the unmatched older-format rerun verdicts
+    in the same gap between key-matched neighbours, in order. A line naming its claim never pairs by place
+    (another name is another claim), and a reordered neighbourhood leaves an empty gap."""
+    old = lambda line: verdict_key(line) is None
+    used, out, i = set(match.values()), {}, 0
+    while i < len(committed):
+        if i in match:
+            i += 1
+            continue
+        start = i
+        while i < len(committed) and i not in match:
+            i += 1
+        lo = match[start - 1] if start > 0 else -1
+        hi = match[i] if i < len(committed) else len(rerun)
+        free = [j for j in range(lo + 1, hi) if j not in used and old(rerun[j])]
+        for a, j in zip((a for a in range(start, i) if old(committed[a])), free):
+            out[a] = j
+            used.add(j)
+    return out
+
+
+def verdict_pairs(committed: list[str], rerun: list[str]) -> list[VerdictPair]:
+    """Pair a rerun's verdict lines with the committed notebook's by ``pairing_key``, not by position, so a
+    rerun that prints one verdict fewer or in another order still compares like with like. Older-format
+    lines no key pairs are paired by position within their gap (``by_position``); the rest stand alone.
+    In committed order; a verdict only the rerun printed comes after its nearest paired predecessor."""
+    rerun_at = {k: j for j, k in enumerate(_keys(rerun))}
+    match = {i: rerun_at[k] for i, k in enumerate(_keys(committed)) if k in rerun_at}
+    positional = _by_position(match, committed, rerun)
+    pairs = {**match, **positional}
+    owner = {j: i for i, j in pairs.items()}
+    rows = [((i, 0, 0), VerdictPair(line, rerun[pairs[i]] if i in pairs else None, i in positional))
+            for i, line in enumerate(committed)]
+    for j, line in enumerate(rerun):
+        if j not in owner:
+            nearest = max((p for p in range(j) if p in owner), default=None)
+            before = -1 if nearest is None else owner[nearest]
+            rows.append(((before, 1, j), VerdictPair(None, line)))
+    return [pair for _, pair in sorted(rows, key=lambda row: row[0])]
 
 
 def verdict_lines(text: str) -> list[str]:

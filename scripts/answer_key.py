@@ -15,7 +15,8 @@ one run with both); a span that sets a parameter the item already set starts ano
 (``--set CLIP_NORM=0.5`` or ``--set CLIP_NORM=5.0``: two runs).
 
 For every rerun the key records the item, the exact command, the verdict lines the rerun printed
-(``shown: ...`` / ``not shown ...``) beside the committed notebook's, and the run time. Per notebook
+(``shown: ...`` / ``not shown ...``) beside the committed notebook's, paired by the claim they name
+(``lossurf.report.verdict_pairs``), and the run time. Per notebook
 it also includes ``docs/quiz_answers_<nn>.md`` and ``docs/answer_key_notes_<nn>.md`` (a teacher's notes
 on surprising answers) when they exist. The file is rewritten after each rerun, so an interrupted run
 leaves the finished items in place.
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import difflib
 import fcntl
 import hashlib
 import json
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))                    # this checkout's lossurf (for the verdicts), not another installed copy
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_series import notebook_verdicts
 
@@ -258,18 +259,18 @@ def _cell(text: str) -> str:
 
 
 def verdict_table(committed: list[str], rerun: list[str]) -> list[str]:
-    """Committed notebook's verdicts beside the rerun's, aligned; unchanged lines say so."""
+    """Committed notebook's verdicts beside the rerun's, paired by claim (``lossurf.report.verdict_pairs``),
+    not by position: "(same)" where the line is unchanged, "—" where one side printed no such verdict."""
+    from lossurf.report import verdict_pairs          # imported when needed: lossurf imports torch
+
     rows = ["| committed notebook | this rerun |", "|---|---|"]
-    sm = difflib.SequenceMatcher(a=committed, b=rerun, autojunk=False)
-    for op, i1, i2, j1, j2 in sm.get_opcodes():
-        if op == "equal":
-            rows += [f"| {_cell(a)} | (same) |" for a in committed[i1:i2]]
-        else:
-            a, b = committed[i1:i2], rerun[j1:j2]
-            for n in range(max(len(a), len(b))):
-                left = a[n] if n < len(a) else ""
-                right = f"**{b[n]}**" if n < len(b) else ""
-                rows.append(f"| {_cell(left)} | {_cell(right)} |")
+    for pair in verdict_pairs(committed, rerun):
+        if pair.committed == pair.rerun:
+            rows.append(f"| {_cell(pair.committed)} | (same) |")
+            continue
+        right = _cell(f"**{pair.rerun}**" if pair.rerun else "")
+        where = " _(paired by position)_" if pair.by_position else ""
+        rows.append(f"| {_cell(pair.committed or '')} | {right}{where} |")
     return rows
 
 
@@ -334,20 +335,36 @@ def include(path: Path, heading: str, shift: int = 2) -> list[str]:
     return out + [""]
 
 
-def begin(stem: str) -> str:
-    return f"<!-- answer-key {stem} reruns: begin -->"
+def begin(stem: str, tag: str = "answer-key") -> str:
+    return f"<!-- {tag} {stem} reruns: begin -->"
 
 
-def end(stem: str) -> str:
-    return f"<!-- answer-key {stem} reruns: end -->"
+def end(stem: str, tag: str = "answer-key") -> str:
+    return f"<!-- {tag} {stem} reruns: end -->"
 
 
-def kept_blocks(text: str) -> dict[str, list[str]]:
-    """The rerun blocks of an existing answer key, by notebook stem."""
+def kept_blocks(text: str, tag: str = "answer-key") -> dict[str, list[str]]:
+    """The rerun blocks of an existing generated file (the answer key, or another ``tag``'s), by notebook stem."""
     blocks = {}
-    for m in re.finditer(r"<!-- answer-key (\w+) reruns: begin -->\n(.*?)<!-- answer-key \1 reruns: end -->", text, re.DOTALL):
+    t = re.escape(tag)
+    for m in re.finditer(rf"<!-- {t} (\w+) reruns: begin -->\n(.*?)<!-- {t} \1 reruns: end -->", text, re.DOTALL):
         blocks[m.group(1)] = m.group(2).rstrip("\n").split("\n")
     return blocks
+
+
+def rewrite(path: Path, mine: dict[str, list[str]], render_with, tag: str = "answer-key") -> None:
+    """Rewrite ``path`` with this run's blocks ``mine``; every other block is taken from the file as it is
+    now, so runs for different notebooks at the same time do not undo each other's work.
+    ``render_with(blocks)`` returns the whole file's text."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    with open(Path(tempfile.gettempdir()) / f"{path.stem}-{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = kept_blocks(path.read_text(), tag) if path.is_file() else {}
+        current.update(mine)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(render_with(current))
+        tmp.replace(path)
 
 
 def render(notebooks: list[Path], blocks: dict[str, list[str]], docs: Path) -> str:
@@ -358,7 +375,9 @@ def render(notebooks: list[Path], blocks: dict[str, list[str]], docs: Path) -> s
              "beside the committed notebook's, so you see what the change does before the class tries it. "
              "Regenerate with one command from the repository root:")
     timing = ("Run times are wall-clock on the machine that generated the key (its load is given); "
-              "a notebook's verdicts are its own `shown: ...` / `not shown with these settings: ...` lines.")
+              "a notebook's verdicts are its own `shown: ...` / `not shown with these settings: ...` lines, "
+              "paired with the committed notebook's by the claim they name, not by their place. Which verdicts "
+              "hold on other seeds and on other CPU arithmetic: [`robustness.md`](robustness.md).")
     lines = ["# Teacher's answer key — measured, not guessed", "", intro, "",
              "```bash", "python scripts/answer_key.py                  # every notebook, one run per item",
              "python scripts/answer_key.py --notebooks 01   # one notebook; the others' sections are kept",
@@ -440,17 +459,9 @@ def main(argv=None) -> int:
     mine = {notebook.stem for notebook in chosen}
 
     def write():
-        """Rewrite the key with this run's sections; every other section is taken from the file as it is
-        now, so runs for different notebooks at the same time do not undo each other's work."""
-        key.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha1(str(key.resolve()).encode()).hexdigest()[:12]
-        with open(Path(tempfile.gettempdir()) / f"answer_key-{digest}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            current = kept_blocks(key.read_text()) if key.is_file() else {}
-            current.update({stem: block for stem, block in blocks.items() if stem in mine})
-            tmp = key.with_name(key.name + ".tmp")
-            tmp.write_text(render(every, current, key.parent))
-            tmp.replace(key)
+        """Rewrite the key with this run's sections, the others as the file holds them now."""
+        rewrite(key, {stem: block for stem, block in blocks.items() if stem in mine},
+                lambda current: render(every, current, key.parent))
 
     failures = 0
     for notebook, (texts, items, committed) in plans.items():

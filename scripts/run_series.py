@@ -209,6 +209,8 @@ def main(argv=None) -> int:
 
     os.environ["LOSSURF_PROGRESS"] = "0"          # no progress bars in stored outputs
     sys.path.insert(0, str(ROOT))
+    # the kernels import this checkout's lossurf too, not another copy an editable install points at (another work tree)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     from lossurf import arithmetic                 # pins the reference arithmetic here, so every kernel inherits it
     mode = arithmetic.current()
     print(f"arithmetic: {mode.reason}" + (" (set LOSSURF_ARITHMETIC=native for this machine's own)"

@@ -152,7 +152,7 @@ def test_verdict_extraction():
 def test_verdict_table_marks_what_changed():
     rows = ak.verdict_table(["shown: a", "shown: b | c", "shown: d"], ["shown: a", "not shown with these settings: b", "shown: d"])
     assert rows[2] == "| shown: a | (same) |"
-    assert rows[3] == "| shown: b \\| c | **not shown with these settings: b** |"
+    assert rows[3] == "| shown: b \\| c | **not shown with these settings: b** _(paired by position)_ |"
     assert rows[4] == "| shown: d | (same) |"
 
 

@@ -1,6 +1,8 @@
 """The MLP kernel: for Linear/activation tails, whole tiles of points run as batched matrix products, with the loss reduced per point."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -17,6 +19,17 @@ from .layers import (
     first_layer_basis,
     point_tiles,
 )
+
+
+class _Layout(NamedTuple):
+    """The data of one MLP evaluation, laid out class-major in sub-tiles of ``r`` rows."""
+    tiles: list            # per sub-tile: (W x^T (+ b) of the centre, [the same for each direction])
+    s_tiles: int
+    r: int
+    n: int
+    valid: torch.Tensor    # (sub-tiles, 1, r): real rows, not padding
+    yt: torch.Tensor       # targets: (sub-tiles, 1, 1, r) class indices, or (sub-tiles, 1, per, r) values
+    earlier: torch.Tensor | None   # cross-entropy: 0 for the classes before each row's true class, else -inf
 
 
 def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, row_tile, desc):
@@ -44,6 +57,45 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
     # points per step: as many as the outputs of all rows allow (at least 2, see below)
     point_tile = point_tile or max(2, min(MLP_POINT_TILE, LOGIT_BYTES // (size * classes * n)))
     r = row_tile or max(16, min(ROW_TILE, ACTIVATION_BYTES // (size * point_tile * max(widths))))
+    ce = objective.criterion == "cross_entropy"
+    lay = _layout(objective, split, x, center, directions, r, classes, ce)
+    dev, dtype = lay.valid.device, lay.tiles[0][0].dtype
+    names = [name for name, _ in rest.named_parameters()]
+    rest_center = {name: center[name] for name in names}
+    rest_dirs = [{name: d[name] for name in names} for d in directions]
+    coefs = coefs.to(lay.tiles[0][0])
+    # preallocated activations per layer and the logits of every row, for the largest tile of points
+    p_max = max(2, min(point_tile, len(coefs)))
+    bufs = (torch.empty(p_max, first.out_features, r, dtype=dtype, device=dev),
+            torch.empty(first.out_features, r, dtype=dtype, device=dev),
+            {k: torch.empty(p_max, children[k][1].out_features, r, dtype=dtype, device=dev)
+             for k in linears if k != last})
+    logits_buf = torch.empty(lay.s_tiles, p_max, classes, r, dtype=dtype, device=dev)
+    scratch = torch.empty_like(logits_buf) if ce else None
+    per = 1 if ce else objective.y[0].numel()
+    loss_out, acc_out = [], []
+    for cf, kept in point_tiles(coefs, point_tile, desc):
+        m = len(cf)
+        p = grid_points(rest_center, rest_dirs, cf)
+        logits = _logits(lay, children, last, deferred_bias, p, cf, logits_buf[:, :m], bufs)
+        if deferred_bias:
+            logits.add_(p[f"{children[last][0]}.bias"].reshape(1, m, classes, 1))
+        if ce:
+            row_loss, correct = _cross_entropy(logits, lay, scratch[:, :m])
+            acc_out.append(correct.sum(dim=(0, 2)).double().cpu()[:kept] / n)
+        else:
+            row_loss = logits.sub_(lay.yt).pow_(2).sum(dim=2).masked_fill_(~lay.valid, 0.0)
+        loss_out.append(_per_point_sum(row_loss, m)[:kept] / (n * per))
+    out = {"loss": torch.cat(loss_out).numpy()}
+    if ce:
+        out["accuracy"] = torch.cat(acc_out).numpy()
+    return out
+
+
+def _layout(objective, split, x, center, directions, r, classes, ce) -> _Layout:
+    """The first layer's basis and the targets, padded to whole sub-tiles of ``r`` rows."""
+    first = split[2]
+    n = len(x)
     s_tiles = -(-n // r)
     n_pad = s_tiles * r
     # (sub-tiles, 1 + k, features, r): W x^T (+ b) for the centre and each direction
@@ -53,7 +105,7 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
     dev, dtype = tiles.device, tiles.dtype
     valid = (torch.arange(n_pad, device=dev) < n).reshape(s_tiles, 1, r)
     y = objective.y
-    ce = objective.criterion == "cross_entropy"
+    earlier = None
     if ce:
         yt = F.pad(y, (0, n_pad - n)).reshape(s_tiles, 1, 1, r)
         # 0 for the classes before each row's true class, else -inf (argmax's tie rule, below)
@@ -63,69 +115,54 @@ def _evaluate_mlp(objective, x, center, directions, coefs, split, point_tile, ro
         per = y[0].numel()
         yt = F.pad(y.reshape(n, per).T, (0, n_pad - n)).reshape(per, s_tiles, r).permute(1, 0, 2)
         yt = yt.unsqueeze(1).to(dtype).contiguous()                   # (sub-tiles, 1, per, r)
-    names = [name for name, _ in rest.named_parameters()]
-    rest_center = {name: center[name] for name in names}
-    rest_dirs = [{name: d[name] for name in names} for d in directions]
-    coefs = coefs.to(tiles)
-    # preallocated activations per layer and the logits of every row, for the largest tile of points
-    p_max = max(2, min(point_tile, len(coefs)))
-    z_buf = torch.empty(p_max, first.out_features, r, dtype=dtype, device=dev)
-    a_buf = torch.empty(first.out_features, r, dtype=dtype, device=dev)
-    hidden_bufs = {k: torch.empty(p_max, children[k][1].out_features, r, dtype=dtype, device=dev)
-                   for k in linears if k != last}
-    logits_buf = torch.empty(s_tiles, p_max, classes, r, dtype=dtype, device=dev)
-    scratch = torch.empty_like(logits_buf) if ce else None
-    loss_out, acc_out = [], []
-    sub_tiles = [(t[0], list(t[1:])) for t in tiles]
-    for cf, kept in point_tiles(coefs, point_tile, desc):
-        m = len(cf)
-        runs = _runs_of_first_coefficient(cf) if cf.shape[1] == 2 else None
-        p = grid_points(rest_center, rest_dirs, cf)
-        logits = logits_buf[:, :m]
-        outs = list(logits)
-        layers = []
-        for k, (name, mod) in enumerate(children):
-            bias = p.get(f"{name}.bias")
-            if k == last and deferred_bias:
-                bias = None
-            layers.append((type(mod), p.get(f"{name}.weight"), None if bias is None else bias.unsqueeze(-1),
-                           k == last, hidden_bufs[k][:m] if k in hidden_bufs else None, mod))
-        z_out = z_buf[:m]
-        for s, (t0, terms) in enumerate(sub_tiles):
-            z = _first_layer(t0, terms, cf, runs, z_out, a_buf)
-            for kind, w, b, is_last, buf, mod in layers:
-                if kind is nn.Linear:
-                    dest = outs[s] if is_last else buf
-                    z = torch.bmm(w, z, out=dest) if b is None else torch.baddbmm(b, w, z, out=dest)
-                elif kind is nn.ReLU:
-                    z = z.relu_()
-                elif kind not in (nn.Identity, nn.Dropout):
-                    z = mod(z)
-            if z is not outs[s]:
-                outs[s].copy_(z)
-        if deferred_bias:
-            logits.add_(p[f"{children[last][0]}.bias"].reshape(1, m, classes, 1))
-        if ce:
-            top = logits.amax(dim=2)                                      # (sub-tiles, m, r)
-            true = logits.gather(2, yt.expand(s_tiles, m, 1, r)).squeeze(2)
-            # argmax's tie rule (first maximal class), without argmax's slow strided kernel:
-            # right when the true class reaches the top and every class before it stays below
-            before = torch.add(logits, earlier, out=scratch[:, :m]).amax(dim=2)
-            correct = (true >= top) & (before < true) & valid
-            # exp(z - top) below e^-80 adds nothing a float32 sum holding 1 can see, but an exp whose
-            # result would be subnormal or zero runs 10-40x slower on a CPU: clamp first. exp(x) as
-            # exp2(x log2 e), the faster kernel (to float rounding).
-            shifted = logits.sub_(top.unsqueeze(2)).clamp_min_(EXP_FLOOR).mul_(LOG2_E)
-            lse = shifted.exp2_().sum(dim=2).log_().add_(top)
-            row_loss = lse.sub_(true).masked_fill_(~valid, 0.0)
-            acc_out.append(correct.sum(dim=(0, 2)).double().cpu()[:kept] / n)
-        else:
-            row_loss = logits.sub_(yt).pow_(2).sum(dim=2).masked_fill_(~valid, 0.0)
-        loss_out.append(_per_point_sum(row_loss, m)[:kept] / (n * (1 if ce else per)))
-    out = {"loss": torch.cat(loss_out).numpy()}
-    if ce:
-        out["accuracy"] = torch.cat(acc_out).numpy()
-    return out
+    return _Layout([(t[0], list(t[1:])) for t in tiles], s_tiles, r, n, valid, yt, earlier)
+
+
+def _logits(lay: _Layout, children, last, deferred_bias, p, cf, logits, bufs):
+    """The network's outputs for one tile of points ``cf``, every row, written into ``logits``."""
+    z_buf, a_buf, hidden_bufs = bufs
+    m = len(cf)
+    runs = _runs_of_first_coefficient(cf) if cf.shape[1] == 2 else None
+    outs = list(logits)
+    layers = []
+    for k, (name, mod) in enumerate(children):
+        bias = p.get(f"{name}.bias")
+        if k == last and deferred_bias:
+            bias = None
+        layers.append((type(mod), p.get(f"{name}.weight"), None if bias is None else bias.unsqueeze(-1),
+                       k == last, hidden_bufs[k][:m] if k in hidden_bufs else None, mod))
+    z_out = z_buf[:m]
+    for s, (t0, terms) in enumerate(lay.tiles):
+        z = _first_layer(t0, terms, cf, runs, z_out, a_buf)
+        for kind, w, b, is_last, buf, mod in layers:
+            if kind is nn.Linear:
+                dest = outs[s] if is_last else buf
+                z = torch.bmm(w, z, out=dest) if b is None else torch.baddbmm(b, w, z, out=dest)
+            elif kind is nn.ReLU:
+                z = z.relu_()
+            elif kind not in (nn.Identity, nn.Dropout):
+                z = mod(z)
+        if z is not outs[s]:
+            outs[s].copy_(z)
+    return logits
+
+
+def _cross_entropy(logits, lay: _Layout, scratch):
+    """Per-row cross-entropy (sub-tiles, points, rows; padding 0) and whether argmax is the true class.
+    Overwrites ``logits``."""
+    s_tiles, m, _, r = logits.shape
+    top = logits.amax(dim=2)                                          # (sub-tiles, m, r)
+    true = logits.gather(2, lay.yt.expand(s_tiles, m, 1, r)).squeeze(2)
+    # argmax's tie rule (first maximal class), without argmax's slow strided kernel:
+    # right when the true class reaches the top and every class before it stays below
+    before = torch.add(logits, lay.earlier, out=scratch).amax(dim=2)
+    correct = (true >= top) & (before < true) & lay.valid
+    # exp(z - top) below e^-80 adds nothing a float32 sum holding 1 can see, but an exp whose
+    # result would be subnormal or zero runs 10-40x slower on a CPU: clamp first. exp(x) as
+    # exp2(x log2 e), the faster kernel (to float rounding).
+    shifted = logits.sub_(top.unsqueeze(2)).clamp_min_(EXP_FLOOR).mul_(LOG2_E)
+    lse = shifted.exp2_().sum(dim=2).log_().add_(top)
+    return lse.sub_(true).masked_fill_(~lay.valid, 0.0), correct
 
 
 def _runs_of_first_coefficient(cf: torch.Tensor) -> list[tuple[int, int]]:

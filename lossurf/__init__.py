@@ -23,7 +23,7 @@ from .surface import (evaluate_points, loss_line, loss_plane, interpolation, tra
 from .curvature import Eigs, Sharpness, EigInfo, HessianOperator, NonFiniteCurvature, hessian_eigs, hvp, sharpness, stability_limit
 from .report import fmt, table, verdict
 __version__ = "0.1.0"
-_SUBPACKAGES = ("plots", "mnist", "rl")      # imported on first use: matplotlib, torchvision, gymnasium take seconds
+_SUBPACKAGES = ("plots", "mnist", "rl", "toy")    # imported on first use: matplotlib, torchvision, gymnasium take seconds
 
 
 def __getattr__(name: str):

@@ -112,6 +112,22 @@ def test_batched_trainer_equals_plain_single_run(case):
     _assert_same_as_reference(run, ref, cfg)
 
 
+@pytest.mark.parametrize("case", ["dqn", "online q-network, sgd, mse, clip", "polyak target, tau 0.3"])
+def test_the_readable_one_run_loop_equals_the_batched_trainer(case):
+    """lossurf.rl.one_run.q_learning, the loop a student reads, is what the batched trainer computes."""
+    from lossurf.rl.one_run import q_learning
+    cfg = small(**CASES[case])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        plain = q_learning(cfg, seed=5)
+    finally:
+        torch.set_num_threads(threads)
+    ref = {"loss": plain["loss"], "norm": plain["grad_norm"], "qmax": plain["q_max"], "returns": plain["returns"],
+           "params": plain["params"]}
+    _assert_same_as_reference(train_runs([cfg], [5])[0], ref, cfg)
+
+
 def _assert_same_as_reference(run, ref, cfg):
     assert len(run.log) == len(ref["loss"]) == cfg.updates >= 200
     np.testing.assert_allclose(run.log.loss, ref["loss"], rtol=2e-4, atol=1e-6)

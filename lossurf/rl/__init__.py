@@ -7,6 +7,7 @@ from .replay import ReplayBuffer
 from .record import RLRun, model_with, over_training
 from .td import LOSSES, td_target, td_targets, td_loss
 from .trainer import train_runs, train_many, train_qnetwork, train_dqn, epsilon
+from .one_run import q_learning
 from .surfaces import td_objective, return_surface
 from .measures import SOLVED, group, fresh_scores, score_rows, random_policy_returns, td_pull
 from .diagnostics import greedy_episodes, discounted_returns, predicted_vs_actual, update_alignment

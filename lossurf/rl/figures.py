@@ -47,12 +47,12 @@ def seed_curves(groups: dict[str, list[RLRun]], ax, title: str | None = None):
             steps, rets = zip(*r.evals)
             ax.plot(steps, rets, linewidth=0.8, alpha=0.55, markersize=3, **seed_style(label, k))
         steps = [s for s, _ in runs[0].evals]
-        ax.plot(steps, np.mean([[v for _, v in r.evals] for r in runs], 0), color=color(label), linewidth=2.6,
-                label=f"{label}: mean of {len(runs)} seeds (thin: each seed)")
+        ax.plot(steps, np.mean([[v for _, v in r.evals] for r in runs], 0), color=color(label), linewidth=2.6, linestyle="-",
+                label=f"{label}: mean of {len(runs)} seeds (thin: each)")
     ax.axhline(SOLVED, color="0.3", linewidth=0.8, linestyle=":", label=f"solved ({SOLVED})")
     ax.set(xlabel="environment step", ylabel="greedy return (10 selection episodes)", ylim=(0, 520))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)   # below, off the data
     if title:
         ax.set_title(title)
     return ax
@@ -134,7 +134,7 @@ def step_lengths(groups: dict[str, list[RLRun]], ax=None, title: str | None = No
         if not len(s):
             continue
         lo, med, hi = np.percentile(s, [5, 50, 95])
-        ax.plot([lo, hi], [i, i], color=color(label), linewidth=3, alpha=0.6)
+        ax.plot([lo, hi], [i, i], color=color(label), linewidth=3, alpha=0.6, linestyle="-")
         ax.plot([med], [i], "o", color=color(label))
         ax.annotate(f"{med:.3g}", (med, i), textcoords="offset points", xytext=(0, -12), ha="center", fontsize=8)
     ax.set_yticks(range(len(labels)), labels)
@@ -194,7 +194,7 @@ def rounds_grid(rows: dict[str, dict], columns=None, suptitle: str | None = None
         for j, k in enumerate(cols):
             _round_panel(axes[i, j], rounds, k, lo, hi)
             axes[i, j].tick_params(labelsize=7)
-        axes[i, 0].set_ylabel(label, fontsize=10)
+        axes[i, 0].set_ylabel(f"{label}\n2nd principal direction", fontsize=9)
         sm = plt.cm.ScalarMappable(mcolors.Normalize(lo, hi), plots.CMAP)
         cb = fig.colorbar(sm, ax=axes[i, :].tolist(), shrink=0.9)
         cb.set_label("TD loss (log scale)")
@@ -202,6 +202,7 @@ def rounds_grid(rows: dict[str, dict], columns=None, suptitle: str | None = None
     handles, labels = axes[0, 0].get_legend_handles_labels()
     handles[labels.index("path so far")] = plt.Line2D([], [], color="0.5", linewidth=1.5)   # white on white otherwise
     fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
+    fig.supxlabel("position along the row's 1st principal direction (parameter-space units of its own path)", fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
     return fig, axes
@@ -243,7 +244,7 @@ def schedule_panels(scheduled: list[RLRun], baseline: list[RLRun], steps, cfg, m
     def at_floor(lr):
         return np.flatnonzero(lr <= min_lr * (1 + 1e-6)) if schedule == "decay_floor" else np.array([], int)
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 3.8), gridspec_kw={"width_ratios": [1, 1.3]})
     for k, r in enumerate(scheduled):
         ends = np.asarray(r.episode_ends)
         lr = np.asarray(r.log.lr)
@@ -254,14 +255,20 @@ def schedule_panels(scheduled: list[RLRun], baseline: list[RLRun], steps, cfg, m
             axes[0].plot(ends[first[0]], min_lr, "*", markersize=12, color=color("v3"),
                          markeredgecolor="k", label="each seed reaches the floor" if k == 0 else None)
     axes[0].set(xlabel="environment step", ylabel="learning rate (per update)", title=f"v3's learning rate ({schedule})")
-    axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1)); axes[0].grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="upper right"); axes[0].grid(alpha=0.3)
     seed_curves({baseline_label: baseline, f"v3: + {schedule}": scheduled}, axes[1], title="v2 against v3, every seed")
     for k, r in enumerate(scheduled):
         hit = at_floor(np.asarray(r.log.lr))
         if len(hit):
             axes[1].axvline(cfg.learning_starts + cfg.train_freq * (hit[0] + 1), color="0.35",
-                            linestyle=plots.TRAJ_LINESTYLES[k + 1], linewidth=1.2,
+                            linestyle=plots.TRAJ_LINESTYLES[k % len(plots.TRAJ_LINESTYLES)], linewidth=1.2,
                             label=f"v3 seed {r.seed}: LR at its floor")   # test reads these labels
-    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    axes[1].get_legend().remove()
+    handles, labels = axes[1].get_legend_handles_labels()
+    keep = [i for i, lab in enumerate(labels) if not lab.endswith("LR at its floor")]
+    floor = [i for i, lab in enumerate(labels) if lab.endswith("LR at its floor")][:1]
+    axes[1].legend([handles[i] for i in keep + floor],
+                   [labels[i] for i in keep] + ["v3: its LR reaches the floor (a line per seed)"] * len(floor),
+                   fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     plt.tight_layout()
     return fig, axes

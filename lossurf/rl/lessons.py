@@ -115,5 +115,5 @@ def step_ratio(claim: str, a: list[RLRun], b: list[RLRun], names: tuple[str, str
         return verdict(claim, False, "clipping is off (CLIP_NORM = None): nothing to compare")
     per = [float(np.median(x.step) / np.median(y.step)) for x, y in zip(a, b)]
     r = median_step(a) / median_step(b)
-    return verdict(claim, low <= r <= high, f"median step {names[0]} {fmt(median_step(a), 2)}, {names[1]} "
-                   f"{fmt(median_step(b), 2)} (ratio {fmt(r, 2)}; per seed {spread(per, 2)})")
+    return verdict(claim, low <= r <= high, f"median step {names[0]} {median_step(a):.3g}, {names[1]} "
+                   f"{median_step(b):.3g} (ratio {fmt(r, 2)}; per seed {spread(per, 2)})")

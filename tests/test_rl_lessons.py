@@ -84,3 +84,10 @@ def test_one_colour_per_configuration_and_v_names_keep_theirs():
     assert len({CONFIG_COLORS[k] for k in ingredients}) == 4
     others = [k for k in CONFIG_COLORS if k not in ("DQN (replay + target)",)]
     assert len({CONFIG_COLORS[k] for k in others}) == len(others)      # only DQN shares v2's colour: it is v2
+
+
+def test_blows_up_alike_needs_every_seed_past_the_limit_and_reports_the_gap():
+    ref = [_run(q_max=[1e8]), _run(q_max=[2e8])]
+    line = lessons.blows_up_alike("alike", [_run(q_max=[1e8]), _run(q_max=[1.8e8])], ref, gamma=0.99)
+    assert verdict_status(line) == "shown" and "within 1% of the reference's on 1 of 2 seeds (largest gap 10%)" in line
+    assert verdict_status(lessons.blows_up_alike("alike", [_run(q_max=[1e8]), _run(q_max=[50.0])], ref, gamma=0.99)) == "not shown"

@@ -117,3 +117,14 @@ def step_ratio(claim: str, a: list[RLRun], b: list[RLRun], names: tuple[str, str
     r = median_step(a) / median_step(b)
     return verdict(claim, low <= r <= high, f"median step {names[0]} {median_step(a):.3g}, {names[1]} "
                    f"{median_step(b):.3g} (ratio {fmt(r, 2)}; per seed {spread(per, 2)})")
+
+
+def blows_up_alike(claim: str, clipped: list[RLRun], reference: list[RLRun], *, gamma: float, factor: float = 10) -> str:
+    """Every seed of ``clipped`` passes ``factor``/(1-gamma), like ``reference`` (the same seeds): the
+    measured part quotes how far, seed by seed, its max per-state |Q| lies from the reference's."""
+    limit = factor / (1 - gamma)
+    k = sum(r.max_abs_q > limit for r in clipped)
+    gaps = [abs(x.max_abs_q - y.max_abs_q) / max(x.max_abs_q, y.max_abs_q) for x, y in zip(clipped, reference)]
+    return verdict(claim, k == len(clipped), f"{k} of {len(clipped)} runs past {factor:g}/(1-γ) = {limit:.0f}; max "
+                   f"per-state |Q| {q_range(clipped)}, within 1% of the reference's on {sum(g <= 0.01 for g in gaps)} "
+                   f"of {len(gaps)} seeds (largest gap {100 * max(gaps):.2g}%)")

@@ -91,3 +91,12 @@ def test_blows_up_alike_needs_every_seed_past_the_limit_and_reports_the_gap():
     line = lessons.blows_up_alike("alike", [_run(q_max=[1e8]), _run(q_max=[1.8e8])], ref, gamma=0.99)
     assert verdict_status(line) == "shown" and "within 1% of the reference's on 1 of 2 seeds (largest gap 10%)" in line
     assert verdict_status(lessons.blows_up_alike("alike", [_run(q_max=[1e8]), _run(q_max=[50.0])], ref, gamma=0.99)) == "not shown"
+
+
+def test_no_consistent_gain_fails_only_when_every_seed_gains():
+    a = [_run(evals=[300], final=[1]), _run(evals=[100], final=[1])]
+    b = [_run(evals=[200], final=[1]), _run(evals=[200], final=[1])]
+    assert verdict_status(lessons.no_consistent_gain("no gain", a, b, ("a", "b"))) == "shown"
+    a[1] = _run(evals=[250], final=[1])
+    line = lessons.no_consistent_gain("no gain", a, b, ("a", "b"))
+    assert verdict_status(line) == "not shown" and "a higher on 2 of 2 seeds" in line

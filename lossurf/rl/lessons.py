@@ -128,3 +128,14 @@ def blows_up_alike(claim: str, clipped: list[RLRun], reference: list[RLRun], *, 
     return verdict(claim, k == len(clipped), f"{k} of {len(clipped)} runs past {factor:g}/(1-γ) = {limit:.0f}; max "
                    f"per-state |Q| {q_range(clipped)}, within 1% of the reference's on {sum(g <= 0.01 for g in gaps)} "
                    f"of {len(gaps)} seeds (largest gap {100 * max(gaps):.2g}%)")
+
+
+def no_consistent_gain(claim: str, a: list[RLRun], b: list[RLRun], names: tuple[str, str]) -> str:
+    """Group ``a``'s late learning curve is *not* above ``b``'s on every seed (the same seeds): no consistent
+    gain. Claims such as "clipping lifts DQN's policy" flip in sign from one seed set to the next; what holds
+    is that the gain is not consistent, and the measured part says which way these seeds leaned."""
+    la, lb = np.array([late_mean(r) for r in a]), np.array([late_mean(r) for r in b])
+    fa, fb = [r.final_test.mean() for r in a], [r.final_test.mean() for r in b]
+    k = int(np.sum(la > lb))
+    return verdict(claim, k < len(a), f"late curve {names[0]} {spread(la)} vs {names[1]} {spread(lb)}, {names[0]} higher "
+                   f"on {k} of {len(a)} seeds; final networks {spread(fa)} vs {spread(fb)}")

@@ -94,17 +94,17 @@ def test_plan_for_notebook_02_shifts_both_seed_parameters_and_pins_all_but_the_k
     reruns = rb.plan(nbformat.read(path, as_version=4), path, [1, 2], ["default"])
     assert [r.name for r in reruns] == ["seeds+1", "seeds+2", "cpu-default"]
     assert reruns[0].command == ["python", "scripts/run_series.py", "notebooks/02_qnetwork_loss_surface.ipynb",
-                                 "--set", "SEED=1", "--set", "SEEDS=(1, 2, 3)",
+                                 "--set", "SEED=1", "--set", "SEEDS=(1, 2, 3, 4, 5)",
                                  "--out", "runs/robustness/02_qnetwork_loss_surface/seeds+1"]
     assert reruns[0].env == {"LOSSURF_ARITHMETIC": "reference"}
-    assert reruns[1].what == "SEED = 2, SEEDS = (2, 3, 4)"
+    assert reruns[1].what == "SEED = 2, SEEDS = (2, 3, 4, 5, 6)"
     env = reruns[2].env
     assert env["ATEN_CPU_CAPABILITY"] == "default" and env["LOSSURF_ARITHMETIC"] == "native"
     assert {k: v for k, v in env.items() if k not in ("ATEN_CPU_CAPABILITY", "LOSSURF_ARITHMETIC")} == {
         k: v for k, v in arithmetic.PINS.items() if k != "ATEN_CPU_CAPABILITY"}
     assert "--set" not in reruns[2].command
     assert reruns[2].shell().startswith("ATEN_CPU_CAPABILITY=default ")
-    assert "'SEEDS=(1, 2, 3)'" in reruns[0].shell()
+    assert "'SEEDS=(1, 2, 3, 4, 5)'" in reruns[0].shell()
 
 
 def test_native_keeps_the_users_capability_and_reference_replaces_it():

@@ -13,6 +13,51 @@ from .measures import SOLVED
 from .record import RLRun
 
 
+V1, V2 = "v1: Huber, no clip", "v2: Huber, clip"      # notebook 2's names for the seed notebooks' v1 and v2
+
+# One colour per configuration across notebooks 2 and 3: v1 (no clipping), v2 (clipping) and v3 (v2 plus an
+# LR schedule) keep theirs in both; the ablation's rows are coloured by their ingredients, the loss told apart
+# by the figure (notebook 3 draws Huber and MSE separately). Seeds are told apart by marker and dash, never colour.
+CONFIG_COLORS = {"v1": "#ff7f0e", "v2": "#1f77b4", "v3": "#2ca02c",
+                 "MSE, no clip": "#9467bd", "MSE, clip": "#8c564b",
+                 "SGD, Huber, no clip": "#e377c2", "SGD, Huber, clip": "#7f7f7f", "SGD, MSE, no clip": "#bcbd22",
+                 "DQN (replay + target)": "#1f77b4", "replay only": "#17becf", "target net only": "#2f4f2f",
+                 "neither": "#000000"}
+
+
+def color(label: str) -> str:
+    """The colour of a configuration, by its name: the exact name, else without a ``huber: ``/``mse: ``
+    prefix, else its ``v1``/``v2``/``v3`` prefix; grey for a name the mapping does not know."""
+    for key in (label, label.split(": ", 1)[-1], label[:2]):
+        if key in CONFIG_COLORS:
+            return CONFIG_COLORS[key]
+    return "0.5"
+
+
+def seed_style(label: str, k: int) -> dict:
+    """The style of seed ``k`` of configuration ``label``: the configuration's colour, the seed's marker and dash."""
+    return {**plots.series_style(k), "color": color(label), "markeredgecolor": color(label)}
+
+
+def seed_curves(groups: dict[str, list[RLRun]], ax, title: str | None = None):
+    """Every seed's greedy evaluation return over env steps (thin, its marker) and each group's mean (thick),
+    one colour per group."""
+    for label, runs in groups.items():
+        for k, r in enumerate(runs):
+            steps, rets = zip(*r.evals)
+            ax.plot(steps, rets, linewidth=0.8, alpha=0.55, markersize=3, **seed_style(label, k))
+        steps = [s for s, _ in runs[0].evals]
+        ax.plot(steps, np.mean([[v for _, v in r.evals] for r in runs], 0), color=color(label), linewidth=2.6, linestyle="-",
+                label=f"{label}: mean of {len(runs)} seeds (thin: each)")
+    ax.axhline(SOLVED, color="0.3", linewidth=0.8, linestyle=":", label=f"solved ({SOLVED})")
+    ax.set(xlabel="environment step", ylabel="greedy return (10 selection episodes)", ylim=(0, 520))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)   # below, off the data
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 class Windows(NamedTuple):
     """Window maxima of a series: each window's end (updates so far) and its largest value."""
     ends: np.ndarray
@@ -42,7 +87,7 @@ def run_grid(groups: dict[str, list[RLRun]], *, gamma: float, random_mean: float
     for j, (label, runs) in enumerate(groups.items()):
         top, bottom = axes[0, j], axes[1, j]
         for k, r in enumerate(runs):
-            st = plots.series_style(k)
+            st = seed_style(label, k)
             steps, rets = zip(*r.evals) if r.evals else ((), ())
             top.plot(steps, rets, markersize=4, linewidth=1.2, label=f"seed {r.seed}", **st)
             x, q = window_max(r.q_max)
@@ -62,7 +107,10 @@ def run_grid(groups: dict[str, list[RLRun]], *, gamma: float, random_mean: float
             ax.ticklabel_format(axis="x", style="sci", scilimits=(3, 3))
     axes[0, 0].set_ylabel("greedy return\n(10 selection episodes)")
     axes[1, 0].set_ylabel("max per-state |Q|\n(per 256 updates)")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles = [plt.Line2D([], [], color="0.3", linestyle=plots.TRAJ_LINESTYLES[k % len(plots.TRAJ_LINESTYLES)],
+                          marker=plots.TRAJ_MARKERS[k % len(plots.TRAJ_MARKERS)], markerfacecolor="none")
+               for k in range(max(len(rs) for rs in groups.values()))]
+    labels = [f"seed {r.seed}" for r in max(groups.values(), key=len)]
     extra = [plt.Line2D([], [], color="0.3", linestyle=":", linewidth=0.8),
              plt.Line2D([], [], color=plots.DIVERGED, linestyle="--", linewidth=0.8)]
     fig.legend(handles + extra, labels + [f"top: solved ({SOLVED}); bottom: honest limit 1/(1-γ) = {q_limit:.0f}",
@@ -86,8 +134,8 @@ def step_lengths(groups: dict[str, list[RLRun]], ax=None, title: str | None = No
         if not len(s):
             continue
         lo, med, hi = np.percentile(s, [5, 50, 95])
-        ax.plot([lo, hi], [i, i], color=plots.TRAJ_COLORS[i % len(plots.TRAJ_COLORS)], linewidth=3, alpha=0.6)
-        ax.plot([med], [i], "o", color=plots.TRAJ_COLORS[i % len(plots.TRAJ_COLORS)])
+        ax.plot([lo, hi], [i, i], color=color(label), linewidth=3, alpha=0.6, linestyle="-")
+        ax.plot([med], [i], "o", color=color(label))
         ax.annotate(f"{med:.3g}", (med, i), textcoords="offset points", xytext=(0, -12), ha="center", fontsize=8)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
@@ -105,10 +153,11 @@ def predicted_vs_actual_panels(checks: dict[str, dict], seed: int):
     overshoots the returns tenfold."""
     fig, axes = plt.subplots(1, len(checks), figsize=(5.5 * len(checks), 4.2), squeeze=False)
     for ax, (label, c) in zip(axes[0], checks.items()):
-        ax.scatter(c["actual"], np.abs(c["predicted"]), s=6, alpha=0.4, color=plots.TRAJ_COLORS[1], label="states")
+        ax.scatter(c["actual"], np.abs(c["predicted"]), s=6, alpha=0.4, color=color(label), label="states")
         hi = max(float(c["actual"].max()), 1.0)
-        ax.plot([0, hi], [0, hi], color="0.3", linestyle=":", label="Q = actual return")
-        ax.set(xlabel="actual discounted return from the state", ylabel="|max_a Q(s, a)|",
+        line = np.linspace(min(1.0, hi), hi, 50)      # from 1, not 0, so the line shows on a log axis too
+        ax.plot(line, line, color="k", linestyle="--", linewidth=1.5, label="Q = actual return")
+        ax.set(xlabel="actual discounted return from the state (reward units)", ylabel="|max_a Q(s, a)| (reward units)",
                title=f"{label}, seed {seed}, best network")
         if np.abs(c["predicted"]).max() > 10 * hi:
             ax.set_yscale("log")
@@ -145,7 +194,7 @@ def rounds_grid(rows: dict[str, dict], columns=None, suptitle: str | None = None
         for j, k in enumerate(cols):
             _round_panel(axes[i, j], rounds, k, lo, hi)
             axes[i, j].tick_params(labelsize=7)
-        axes[i, 0].set_ylabel(label, fontsize=10)
+        axes[i, 0].set_ylabel(f"{label}\n2nd principal direction", fontsize=9)
         sm = plt.cm.ScalarMappable(mcolors.Normalize(lo, hi), plots.CMAP)
         cb = fig.colorbar(sm, ax=axes[i, :].tolist(), shrink=0.9)
         cb.set_label("TD loss (log scale)")
@@ -153,6 +202,7 @@ def rounds_grid(rows: dict[str, dict], columns=None, suptitle: str | None = None
     handles, labels = axes[0, 0].get_legend_handles_labels()
     handles[labels.index("path so far")] = plt.Line2D([], [], color="0.5", linewidth=1.5)   # white on white otherwise
     fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
+    fig.supxlabel("position along the row's 1st principal direction (parameter-space units of its own path)", fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
     return fig, axes
@@ -194,27 +244,31 @@ def schedule_panels(scheduled: list[RLRun], baseline: list[RLRun], steps, cfg, m
     def at_floor(lr):
         return np.flatnonzero(lr <= min_lr * (1 + 1e-6)) if schedule == "decay_floor" else np.array([], int)
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 3.8), gridspec_kw={"width_ratios": [1, 1.3]})
     for k, r in enumerate(scheduled):
         ends = np.asarray(r.episode_ends)
         lr = np.asarray(r.log.lr)
         upd = np.clip((ends - cfg.learning_starts) // cfg.train_freq, 0, len(lr) - 1)
-        axes[0].plot(ends, lr[upd], label=f"seed {r.seed}", **{**plots.series_style(k), "marker": None})
+        axes[0].plot(ends, lr[upd], label=f"seed {r.seed}", **{**seed_style("v3", k), "marker": None})
         first = at_floor(lr[upd])
         if len(first):
-            axes[0].plot(ends[first[0]], min_lr, "*", markersize=12, color=plots.TRAJ_COLORS[k],
-                         markeredgecolor="k", label=f"seed {r.seed} reaches the floor (episode {first[0] + 1})")
-    axes[0].set(xlabel="environment step", ylabel="learning rate", title=f"v3's learning rate ({schedule})")
-    axes[0].legend(fontsize=8); axes[0].grid(alpha=0.3)
-    plots.plot_mean_spread(steps, {k: [[v for _, v in r.evals] for r in rs] for k, rs in
-                                   {baseline_label: baseline, f"v3: + {schedule}": scheduled}.items()},
-                           "greedy return (10 episodes)", ax=axes[1], hline=SOLVED, title="v2 against v3")
+            axes[0].plot(ends[first[0]], min_lr, "*", markersize=12, color=color("v3"),
+                         markeredgecolor="k", label="each seed reaches the floor" if k == 0 else None)
+    axes[0].set(xlabel="environment step", ylabel="learning rate (per update)", title=f"v3's learning rate ({schedule})")
+    axes[0].legend(fontsize=7, loc="upper right"); axes[0].grid(alpha=0.3)
+    seed_curves({baseline_label: baseline, f"v3: + {schedule}": scheduled}, axes[1], title="v2 against v3, every seed")
     for k, r in enumerate(scheduled):
         hit = at_floor(np.asarray(r.log.lr))
         if len(hit):
             axes[1].axvline(cfg.learning_starts + cfg.train_freq * (hit[0] + 1), color="0.35",
-                            linestyle=plots.TRAJ_LINESTYLES[k + 1], linewidth=1.2,
-                            label=f"v3 seed {r.seed}: LR at its floor")
-    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+                            linestyle=plots.TRAJ_LINESTYLES[k % len(plots.TRAJ_LINESTYLES)], linewidth=1.2,
+                            label=f"v3 seed {r.seed}: LR at its floor")   # test reads these labels
+    axes[1].get_legend().remove()
+    handles, labels = axes[1].get_legend_handles_labels()
+    keep = [i for i, lab in enumerate(labels) if not lab.endswith("LR at its floor")]
+    floor = [i for i, lab in enumerate(labels) if lab.endswith("LR at its floor")][:1]
+    axes[1].legend([handles[i] for i in keep + floor],
+                   [labels[i] for i in keep] + ["v3: its LR reaches the floor (a line per seed)"] * len(floor),
+                   fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     plt.tight_layout()
     return fig, axes

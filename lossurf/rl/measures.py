@@ -13,6 +13,7 @@ from .td import check_loss, td_target
 from .trainer import TEST_SEED
 
 SOLVED = 475          # CartPole-v1's "solved" threshold (mean return over 100 episodes)
+LATE_FRACTION = 0.5   # the headline policy statistic averages the last half of the learning curve
 
 
 def random_policy_returns(episodes: int = 100, seed: int = TEST_SEED) -> np.ndarray:
@@ -27,6 +28,18 @@ def group(runs: list[RLRun]) -> dict[str, list[RLRun]]:
     for r in runs:
         out.setdefault(r.label, []).append(r)
     return out
+
+
+def late_mean(run: RLRun, fraction: float = LATE_FRACTION) -> float:
+    """The mean greedy return of the last ``fraction`` of a run's periodic evaluations: the area under the
+    late learning curve, per evaluation. Less fragile than the final network alone (one time point) and
+    not selected like the best network (the maximum of many noisy evaluations)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    values = np.array([v for _, v in run.evals], dtype=float)
+    if not len(values):
+        return float("nan")
+    return float(values[-max(1, int(round(fraction * len(values)))):].mean())
 
 
 class Scores(NamedTuple):
@@ -55,18 +68,21 @@ def fresh_scores(runs: list[RLRun]) -> Scores:
 
 
 def score_rows(groups: dict[str, list[RLRun]], random_returns: np.ndarray | None = None) -> list[dict]:
-    """One table row per group: fresh-episode scores (mean [min-max]) and max per-state |Q|."""
+    """One table row per group: the late learning curve (``late_mean``, the headline policy statistic),
+    fresh-episode scores of the best and final networks (mean [min-max] over seeds) and max per-state |Q|."""
     rows = []
     for label, runs in groups.items():
         s = fresh_scores(runs)
+        late = np.array([late_mean(r) for r in runs])
         rows.append({"runs": label, "seeds": str(s.seeds),
+                     "late curve: mean [min-max]": f"{late.mean():.1f} [{late.min():.1f}-{late.max():.1f}]",
                      "best net: mean [min-max]": f"{s.best_mean:.1f} [{s.best_min:.1f}-{s.best_max:.1f}]",
                      "final net: mean [min-max]": f"{s.final_mean:.1f} [{s.final_min:.1f}-{s.final_max:.1f}]",
                      "solved (best/final)": f"{s.best_solved}/{s.final_solved} of {s.seeds}",
                      "max per-state |Q|": f"{s.max_q_min:.3g}-{s.max_q:.3g}"})
     if random_returns is not None:
         m = float(np.mean(random_returns))
-        rows.append({"runs": "random policy", "seeds": "-", "best net: mean [min-max]": f"{m:.1f}",
+        rows.append({"runs": "random policy", "seeds": "-", "late curve: mean [min-max]": f"{m:.1f}", "best net: mean [min-max]": f"{m:.1f}",
                      "final net: mean [min-max]": f"{m:.1f}", "solved (best/final)": "-", "max per-state |Q|": "-"})
     return rows
 

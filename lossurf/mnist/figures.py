@@ -8,6 +8,8 @@ colour scale, makes any disagreement visible; the real end losses are written ne
 """
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import colors as mcolors
@@ -99,7 +101,8 @@ def run_color(label: str) -> str:
 
 def seed_curves(ax, curves: dict, *, x=None, smooth: int = 1, log: bool = False, lw: float = 2.0, colors: dict | None = None):
     """Every seed's curve faint and their mean bold, one colour per run: ``curves`` is ``{label: [array
-    per seed]}`` (equal lengths; a seed's NaN/inf drawn as a gap and left out of the mean)."""
+    per seed]}`` (equal lengths; a seed's NaN/inf drawn as a gap and left out). On a log axis (``log``) the
+    bold line is the median over the seeds instead: one diverging seed's 1e16 would otherwise be the "mean"."""
     for label, ys in curves.items():
         ys = np.asarray([np.asarray(v, dtype=float) for v in ys])
         ys = np.where(np.isfinite(ys), ys, np.nan)
@@ -109,10 +112,11 @@ def seed_curves(ax, curves: dict, *, x=None, smooth: int = 1, log: bool = False,
         xs = np.arange(ys.shape[1]) + (smooth - 1 if smooth > 1 else 0) if x is None else np.asarray(x)
         c = (colors or {}).get(label, run_color(label))
         for v in ys:
-            ax.plot(xs, v, color=c, alpha=0.3, linewidth=0.8)
-        with np.errstate(all="ignore"):
-            mean = np.nanmean(ys, axis=0) if np.isfinite(ys).any() else ys[0]
-        ax.plot(xs, mean, color=c, linewidth=lw, label=f"{label} (mean of {len(ys)})")
+            ax.plot(xs, v, color=c, alpha=0.35, linewidth=0.9, linestyle="-")
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)          # all seeds NaN at a step: a gap
+            centre = (np.nanmedian if log else np.nanmean)(ys, axis=0)
+        ax.plot(xs, centre, color=c, linewidth=lw, label=f"{label} ({'median' if log else 'mean'} of {len(ys)})")
     if log:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)

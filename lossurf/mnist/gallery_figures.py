@@ -45,6 +45,7 @@ def overshoot_figure(shoot, near, lam: float, limit: float, clip: bool, label: s
                            (axes[1], near, "zoomed: the valley, the parabola and its limit")]:
         t = res.alphas
         plot_line(res, ax=ax, log=True, xlabel="distance moved along -g", title=title)
+        ax.lines[0].set(color="#444444", markeredgecolor="#444444", label=f"the loss along -g (from {label})")
         ok = parabola(t) > 0
         ax.plot(t[ok], parabola(t)[ok], "--", color="gray", label=f"parabola from |g| = {fmt(shoot.grad_norm, 1)}, λ = {fmt(lam, 1)}")
         if np.isfinite(limit):
@@ -57,8 +58,11 @@ def overshoot_figure(shoot, near, lam: float, limit: float, clip: bool, label: s
             ax.plot(shoot.clipped_step, shoot.clipped_loss, "^", color=run_color("v2"), markersize=11,
                     label=f"clipped step lands ({fmt(shoot.clipped_loss)})")
         real_log_ticks(ax)
-    handles, labels = axes[1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
+    seen = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
@@ -81,7 +85,8 @@ def sharpness_figure(sharp: dict, limits: dict, measured: dict):
     for ax in axes:
         real_log_ticks(ax)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+    axes[0].legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    axes[1].legend(fontsize="small")
     fig.tight_layout()
     return fig
 

@@ -55,6 +55,9 @@ def test_line_bottom_and_parabola_miss_against_hand_computed_values():
     assert parabola_miss(exact, 0.0, 4.0, within=0.5) == pytest.approx(0.0, abs=1e-12)
     off = _line(b, 3.0 + 0.5 * 4.0 * b ** 2 * 1.2)                # 20% steeper everywhere
     assert parabola_miss(off, 0.0, 4.0, within=0.5) == pytest.approx(0.2)
+    tiny = _line(b, 3.0 + 0.5 * 4.0 * b ** 2 + np.where(np.abs(b) < 0.15, 1e-4, 0.0))   # a miss where the rise is < 1e-3
+    assert parabola_miss(tiny, 0.0, 4.0, within=0.5) == pytest.approx(0.0, abs=1e-9)
+    assert parabola_miss(tiny, 0.0, 4.0, within=0.5, floor=0.0) > 1.0
 
 
 def test_filter_normalisation_makes_a_rescaled_relu_network_give_the_same_slice():

@@ -138,13 +138,14 @@ def rescaled_slices(objective: Objective, center: dict, scale: dict, alphas, see
     return out
 
 
-def parabola_miss(line, slope: float, lam: float, within: float) -> float:
+def parabola_miss(line, slope: float, lam: float, within: float, floor: float = 1e-3) -> float:
     """The largest relative miss of the parabola ``slope·a + ½·lam·a²`` against a slice's rise above its
-    centre, over the points with 0 < |a| <= ``within``."""
+    centre, over the points with 0 < |a| <= ``within`` where the parabola has risen by at least ``floor``
+    (where slope and curvature nearly cancel, a relative miss measures rounding, not the picture)."""
     a = np.asarray(line.alphas, dtype=float)
     rise = np.asarray(line.values["loss"], dtype=float) - line.at_center()
     q = slope * a + 0.5 * lam * a ** 2
-    inner = (np.abs(a) <= within) & (a != 0)
+    inner = (np.abs(a) <= within) & (a != 0) & (np.abs(q) >= floor)
     return float(np.max(np.abs(rise[inner] - q[inner]) / np.abs(q[inner])))
 
 

@@ -28,7 +28,9 @@ def test_each_seed_run_is_train_classifier_with_that_seed():
 
 
 def test_spread_agree_finite_max_and_fate():
-    assert spread([1.0, 2.0, 3.0]) == "2.000 ± 1.000 (1.000..3.000)"
+    assert spread([1.0, 2.0, 3.0]) == "2.000 ± 1.000 (min 1.000, max 3.000)"
+    assert spread([0.9340, 0.9342, 0.9338]) == "0.934 ± 0.000 (min 0.934, max 0.934)"     # no switch to 2.0e-04
+    assert spread([1.4e-6, 1.6e-6]) == "1.50e-06 ± 1.41e-07 (min 1.40e-06, max 1.60e-06)"
     assert spread([0.5]) == "0.500"
     assert agree([True, False, True]) == "2 of 3 seeds"
     assert finite_max([1.0, np.inf, 5.0, np.nan]) == 5.0 and np.isnan(finite_max([np.nan]))
@@ -55,9 +57,10 @@ def test_line_bottom_and_parabola_miss_against_hand_computed_values():
     assert parabola_miss(exact, 0.0, 4.0, within=0.5) == pytest.approx(0.0, abs=1e-12)
     off = _line(b, 3.0 + 0.5 * 4.0 * b ** 2 * 1.2)                # 20% steeper everywhere
     assert parabola_miss(off, 0.0, 4.0, within=0.5) == pytest.approx(0.2)
-    tiny = _line(b, 3.0 + 0.5 * 4.0 * b ** 2 + np.where(np.abs(b) < 0.15, 1e-4, 0.0))   # a miss where the rise is < 1e-3
-    assert parabola_miss(tiny, 0.0, 4.0, within=0.5) == pytest.approx(0.0, abs=1e-9)
-    assert parabola_miss(tiny, 0.0, 4.0, within=0.5, floor=0.0) > 1.0
+    c = np.linspace(-1, 1, 201)
+    tiny = _line(c, 3.0 + 0.5 * 4.0 * c ** 2 + np.where(np.abs(c) < 0.025, 1e-4, 0.0))   # a miss where the rise is < 1e-3
+    assert parabola_miss(tiny, 0.0, 4.0, within=0.5) == pytest.approx(0.0, abs=1e-6)
+    assert parabola_miss(tiny, 0.0, 4.0, within=0.5, floor=0.0) > 0.1
 
 
 def test_filter_normalisation_makes_a_rescaled_relu_network_give_the_same_slice():

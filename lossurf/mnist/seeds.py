@@ -22,11 +22,13 @@ def train_seeds(sizes, seeds, x, y, *, activation: str = "relu", init_scale: flo
 
 
 def spread(values, digits: int = 3) -> str:
-    """``"mean ± sd (min..max)"`` of one number per seed, NaN/inf kept visible (``nan`` when any run diverged)."""
+    """``"mean ± sd (min a, max b)"`` of one number per seed, NaN/inf kept visible (``nan`` when any run diverged)."""
     v = np.asarray(values, dtype=float)
     if len(v) == 1:
         return fmt(v[0], digits)
-    return f"{fmt(v.mean(), digits)} ± {fmt(v.std(ddof=1), digits)} ({fmt(v.min(), digits)}..{fmt(v.max(), digits)})"
+    centre = fmt(v.mean(), digits)
+    same = (lambda u: fmt(u, digits)) if "e" in centre else (lambda u: f"{u:.{digits}f}")   # one style: stable widths
+    return f"{centre} ± {same(v.std(ddof=1))} (min {same(v.min())}, max {same(v.max())})"
 
 
 def agree(flags) -> str:

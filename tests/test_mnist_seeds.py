@@ -58,7 +58,7 @@ def test_line_bottom_and_parabola_miss_against_hand_computed_values():
     off = _line(b, 3.0 + 0.5 * 4.0 * b ** 2 * 1.2)                # 20% steeper everywhere
     assert parabola_miss(off, 0.0, 4.0, within=0.5) == pytest.approx(0.2)
     c = np.linspace(-1, 1, 201)
-    tiny = _line(c, 3.0 + 0.5 * 4.0 * c ** 2 + np.where(np.abs(c) < 0.025, 1e-4, 0.0))   # a miss where the rise is < 1e-3
+    tiny = _line(c, 3.0 + 0.5 * 4.0 * c ** 2 + np.where((np.abs(c) < 0.025) & (np.abs(c) > 1e-9), 1e-4, 0.0))   # a miss where the rise is < 1e-3
     assert parabola_miss(tiny, 0.0, 4.0, within=0.5) == pytest.approx(0.0, abs=1e-6)
     assert parabola_miss(tiny, 0.0, 4.0, within=0.5, floor=0.0) > 0.1
 

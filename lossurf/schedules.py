@@ -97,22 +97,22 @@ def fitted_schedule(name: str, total: int, lr0: float, *, cuts: int = 10, end_fa
         size = max(1, total // cuts)
         n = (total - 1) // size
         return ({"step_size": size, "step_gamma": 0.9},
-                f"step: x0.9 every {size} steps (seed: {seed}), {n} cuts, ends at x{0.9 ** n:.2f}")
+                f"step: x0.9 every {size} steps (default: {seed}), {n} cuts, ends at x{0.9 ** n:.2f}")
     if name == "exponential":
         gamma = end_factor ** (1 / total)
         return ({"exp_gamma": gamma},
-                f"exponential: x{gamma:.4f} per step (seed: {seed}), ends at x{end_factor:g}")
+                f"exponential: x{gamma:.4f} per step (default: {seed}), ends at x{end_factor:g}")
     if name == "plateau":
         patience = max(2, round(patience_frac * total))
         return ({"plateau_factor": 0.5, "plateau_patience": patience},
                 f"plateau: x0.5 after {patience} steps without improvement of the recent mean loss "
-                f"(seed: {seed})")
+                f"(default: {seed})")
     if name == "cosine":
-        return {"min_lr": min_lr}, f"cosine: half a cosine over {total} steps down to {min_lr:g} (seed: same)"
+        return {"min_lr": min_lr}, f"cosine: half a cosine over {total} steps down to {min_lr:g} (default: the same)"
     floor_steps = max(1, round(floor_at * total))
     gamma = floor_factor ** (1 / floor_steps)
     return ({"floor_gamma": gamma, "min_lr": floor_factor * lr0},
-            f"decay_floor: x{gamma:.4f} per step (seed: x0.998), floor {floor_factor:g} x LR "
+            f"decay_floor: x{gamma:.4f} per step (default: x0.998, not run here), floor {floor_factor:g} x LR "
             f"reached at step {floor_steps}")
 
 

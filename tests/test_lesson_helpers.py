@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 import lossurf as ls
 from lossurf.mnist.classifier import Run, overshoot_slice
-from lossurf.mnist.figures import layer_bars, plane_with_paths, schedule_grid
+from lossurf.mnist.figures import layer_bars, plane_with_paths, run_color, schedule_panels, seed_curves
 from lossurf.result import SurfaceResult, Trajectory
 from lossurf.training import TrainLog
 
@@ -83,15 +83,31 @@ def test_plane_with_paths_draws_every_path_and_one_colour_bar():
     assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"run a: x", "run b", "1 diverged points"}
 
 
-def test_schedule_grid_has_two_rows_per_schedule_and_layer_bars_one_bar_per_layer():
-    runs = {}
-    for k, name in enumerate(("constant", "step")):
-        log = TrainLog(loss=list(np.linspace(2, 1, 30) + k), grad_norm=[1.0] * 30, clipped=[False] * 30,
-                       lr=[0.1 * 0.9 ** (t // 10 * k) for t in range(30)])
-        runs[name] = Run(model=nn.Linear(1, 1), log=log)
-    fig, axes = schedule_grid(runs, {"constant": 1.0, "step": 2.0})
-    assert axes.shape == (2, 2) and len(fig.axes) == 4
-    assert axes[0, 1].get_title() == "step\nfinal loss 2.000"
+def test_schedule_panels_draw_each_seed_faintly_and_their_mean_and_layer_bars_one_bar_per_layer():
+    lrs = {"constant": [0.1] * 30, "step": [0.1 * 0.9 ** (t // 10) for t in range(30)]}
+    losses = {n: [np.linspace(2, 1, 30) + k + s for s in (0.0, 0.2)] for k, n in enumerate(lrs)}
+    fig, axes = schedule_panels(lrs, losses, smooth=5)
+    assert len(axes) == 2 and len(axes[0].lines) == 2
+    assert len(axes[1].lines) == 2 * 3                            # two seeds and the bold centre line per schedule
+    assert {t.get_text() for t in axes[1].get_legend().get_texts()} == {"constant (median of 2)", "step (median of 2)"}
+    assert axes[0].lines[1].get_color() == run_color("step")
     fig, ax = plt.subplots()
     layer_bars({"sigmoid": [1e-3, 1e-2, 1.0], "relu": [0.5, 0.6, 0.7]}, ax, "norm", title="t")
     assert len(ax.patches) == 6 and ax.get_yscale() == "log"
+
+
+def test_seed_curves_mean_on_a_linear_axis_median_on_a_log_one_and_nan_seeds_left_out():
+    fig, ax = plt.subplots()
+    seed_curves(ax, {"v2: clip 1.0": [[1.0, 2.0], [3.0, np.nan], [5.0, 4.0]]})
+    np.testing.assert_allclose(ax.lines[-1].get_ydata(), [3.0, 3.0])          # the mean, the NaN seed left out
+    assert ax.lines[-1].get_color() == run_color("v2") and ax.lines[0].get_alpha() < 1
+    fig, ax = plt.subplots()
+    seed_curves(ax, {"v1": [[1.0], [1e16], [3.0]]}, log=True)
+    np.testing.assert_allclose(ax.lines[-1].get_ydata(), [3.0])               # the median, not 3e15
+
+
+def test_run_colors_are_distinct_and_found_by_the_start_of_a_label():
+    from lossurf.mnist.figures import RUN_COLORS
+    assert len(set(RUN_COLORS.values())) == len(RUN_COLORS)
+    assert run_color("ReLU x He (2 x He)") == RUN_COLORS["ReLU x He"] != run_color("ReLU He")
+    assert run_color("calm: LR 0.1") == RUN_COLORS["calm"] and run_color("unknown") == "#555555"

@@ -194,9 +194,9 @@ def test_plateau_in_training_watches_the_recent_mean_loss():
         train_classifier(mlp((20, 3), seed=0), x, y, metric_window=0)
 
 
-def test_verdict_lines():
-    assert lessons.verdict(True, "it works", "no") == "shown: it works"
-    assert lessons.verdict(False, "it works", "x is 3") == "not shown with these settings: it works, because x is 3"
+def test_the_old_verdict_helper_is_gone():
+    """Notebook 01 prints its verdicts with lossurf.report.verdict only (one format, stable names)."""
+    assert not hasattr(lessons, "verdict")
 
 
 class _Run:

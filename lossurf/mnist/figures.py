@@ -1,5 +1,5 @@
 """Notebook 01's own pictures: training paths whose dots show their *own* loss, planes on a symlog
-grid, the schedules as small multiples, per-layer weight change, and a slice with its quadratic model.
+grid, runs over seeds (faint) with their mean (bold), the schedules, per-layer weight change, and a slice with its quadratic model.
 
 Why paths carry their own loss: a path drawn on a plane shows each checkpoint at its *projection*,
 and the background colour there is the loss of the projected weights, not of the checkpoint (the
@@ -8,9 +8,12 @@ colour scale, makes any disagreement visible; the real end losses are written ne
 """
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import colors as mcolors
+from matplotlib.ticker import FuncFormatter
 
 from ..plots import CMAP, TRAJ_COLORS, finite_values, log_colorbar, series_style
 from ..report import fmt
@@ -48,7 +51,7 @@ def plane_with_paths(plane, paths, ax, *, log: bool = True, title: str | None = 
         ax.plot(aa[bad], bb[bad], "x", color="#d62728", markersize=4, label=f"{int(bad.sum())} diverged points")
     for k, (p, o) in enumerate(zip(paths, own)):
         st = series_style(k)         # each run its own dash and dot shape: one run's dots under another's still show
-        c = st["color"]
+        c = run_color(p.label or "")
         ax.plot(p.coords[:, 0], p.coords[:, 1], color=c, linestyle=st["linestyle"], linewidth=1.4,
                 marker=st["marker"], markersize=5, markerfacecolor="none", label=p.label or None, zorder=3 + 0.1 * k)
         ax.scatter(p.coords[:, 0], p.coords[:, 1], c=tf(np.where(o > 0, o, np.nan)), cmap=CMAP, norm=norm,
@@ -66,6 +69,7 @@ def plane_with_paths(plane, paths, ax, *, log: bool = True, title: str | None = 
         if axis in symlog:
             pos = np.abs(vals[vals != 0])
             setter("symlog", linthresh=float(pos.min()) if pos.size else 1.0)
+            (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlim(a[0], a[-1])
     ax.set_ylim(b[0], b[-1])
     ax.set_xlabel("direction 1 (distance)")
@@ -81,44 +85,71 @@ def plane_with_paths(plane, paths, ax, *, log: bool = True, title: str | None = 
     return norm
 
 
-def schedule_grid(runs: dict, final_loss: dict, smooth: int = 10):
-    """Small multiples, one column per schedule: its learning rate (top) and its batch loss (bottom,
-    smoothed over ``smooth`` steps), the final training loss in the title; shared axes."""
-    n = len(runs)
-    fig, axes = plt.subplots(2, n, figsize=(2.3 * n, 4.6), sharex=True, sharey="row", squeeze=False)
-    for k, (name, run) in enumerate(runs.items()):
-        a = run.log.arrays()
-        c = TRAJ_COLORS[k % len(TRAJ_COLORS)]
-        axes[0, k].plot(a["lr"], color=c, linestyle="-")
-        axes[0, k].set_yscale("log")
-        axes[0, k].set_title(f"{name}\nfinal loss {fmt(final_loss[name])}")
-        loss = a["loss"]
-        axes[1, k].plot(loss, color=c, linestyle="-", alpha=0.25, linewidth=0.7)
-        if len(loss) >= smooth:
-            axes[1, k].plot(np.arange(smooth - 1, len(loss)), np.convolve(loss, np.ones(smooth) / smooth, "valid"),
-                            color=c, linestyle="-")
-        axes[1, k].set_yscale("log")
-        axes[1, k].set_xlabel("step")
-        for ax in axes[:, k]:
-            ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("learning rate")
-    axes[1, 0].set_ylabel(f"batch loss ({smooth}-step mean)")
+RUN_COLORS = {           # one colour per run, the same in every figure of notebook 01
+    "v1": "#d62728", "v2": "#2ca02c", "calm": "#1f77b4",
+    "constant": "#7f7f7f", "step": "#8c564b", "exponential": "#e377c2", "plateau": "#17becf",
+    "cosine": "#ff7f0e", "decay_floor": "#bcbd22",
+    "sigmoid": "#9467bd", "ReLU default": "#393b79", "ReLU He": "#637939", "ReLU x He": "#843c39",
+}
+
+
+def run_color(label: str) -> str:
+    """The colour of a run, by the start of its label (``"v1: no clipping"`` -> v1's colour); grey if unknown."""
+    key = max((k for k in RUN_COLORS if label.startswith(k)), key=len, default=None)
+    return RUN_COLORS[key] if key else "#555555"
+
+
+def seed_curves(ax, curves: dict, *, x=None, smooth: int = 1, log: bool = False, lw: float = 2.0, colors: dict | None = None):
+    """Every seed's curve faint and their mean bold, one colour per run: ``curves`` is ``{label: [array
+    per seed]}`` (equal lengths; a seed's NaN/inf drawn as a gap and left out). On a log axis (``log``) the
+    bold line is the median over the seeds instead: one diverging seed's 1e16 would otherwise be the "mean"."""
+    for label, ys in curves.items():
+        ys = np.asarray([np.asarray(v, dtype=float) for v in ys])
+        ys = np.where(np.isfinite(ys), ys, np.nan)
+        if smooth > 1 and ys.shape[1] >= smooth:
+            k = np.ones(smooth) / smooth
+            ys = np.array([np.convolve(v, k, mode="valid") for v in ys])
+        xs = np.arange(ys.shape[1]) + (smooth - 1 if smooth > 1 else 0) if x is None else np.asarray(x)
+        c = (colors or {}).get(label, run_color(label))
+        for v in ys:
+            ax.plot(xs, v, color=c, alpha=0.35, linewidth=0.9, linestyle="-")
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)          # all seeds NaN at a step: a gap
+            centre = (np.nanmedian if log else np.nanmean)(ys, axis=0)
+        ax.plot(xs, centre, color=c, linewidth=lw, label=f"{label} ({'median' if log else 'mean'} of {len(ys)})")
+    if log:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+
+
+def schedule_panels(lr_curves: dict, loss_curves: dict, smooth: int = 10):
+    """Two panels for the six schedules: the learning rate each sets (left) and the batch loss it gets
+    (right: every seed faint, the mean bold, smoothed over ``smooth`` steps); one colour per schedule."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for name, lr in lr_curves.items():
+        axes[0].plot(lr, color=run_color(name), linewidth=1.8, label=name)
+    axes[0].set(yscale="log", xlabel="step", ylabel="learning rate", title="what each schedule does to the rate")
+    axes[0].grid(alpha=0.3)
+    axes[0].legend(ncol=2)
+    seed_curves(axes[1], loss_curves, smooth=smooth, log=True)
+    axes[1].set(xlabel="step", ylabel=f"batch loss ({smooth}-step mean)", title="the batch loss it gets")
+    axes[1].legend(ncol=2)
     fig.tight_layout()
     return fig, axes
 
 
 def layer_bars(values: dict, ax, ylabel: str, title: str | None = None):
-    """Per-layer values of several networks as grouped bars on a log scale (layer 1 = next to the input)."""
+    """Per-layer values of several networks as grouped bars on a log scale (layer 1 = next to the input),
+    each network in its ``run_color``; the legend sits above the axes, never over the bars."""
     n = len(values)
     width = 0.8 / n
     for k, (label, v) in enumerate(values.items()):
         v = np.maximum(np.asarray(v, dtype=float), 1e-8)
-        ax.bar(np.arange(1, len(v) + 1) + (k - (n - 1) / 2) * width, v, width, label=label,
-               color=TRAJ_COLORS[k % len(TRAJ_COLORS)])
+        ax.bar(np.arange(1, len(v) + 1) + (k - (n - 1) / 2) * width, v, width, label=label, color=run_color(label))
     ax.set_yscale("log")
     ax.set_xlabel("layer (1 = next to the input)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, axis="y")
-    ax.legend()
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.02), ncol=min(n, 3), borderaxespad=0)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, pad=30)

@@ -1,9 +1,7 @@
 """Measurements behind notebook 01's lesson checks: each check prints a verdict line, never raises.
 
-A lesson counts only when the picture and the numbers show it. A notebook cell states its claim with
-``verdict(condition, claim, because)``, which returns ``"shown: <claim>"`` or ``"not shown with these
-settings: <claim>, because <because>"``: a student who changes a parameter reads which case occurred,
-and ``tests/`` asserts the verdicts of the committed parameters.
+A lesson counts only when the picture and the numbers show it: a notebook cell prints its claim with
+``lossurf.report.verdict(claim, holds, measured)`` from the measurements here.
 """
 from __future__ import annotations
 
@@ -15,14 +13,7 @@ import torch
 from ..objectives import Objective
 from ..model_state import eval_mode
 
-SHOWN = "shown: "
-NOT_SHOWN = "not shown with these settings: "
 GUESSING = math.log(10)          # cross-entropy of a 10-class network that guesses uniformly
-
-
-def verdict(condition: bool, claim: str, because: str) -> str:
-    """``"shown: claim"`` when ``condition`` holds, else ``"not shown with these settings: claim, because ..."``."""
-    return SHOWN + claim if condition else f"{NOT_SHOWN}{claim}, because {because}"
 
 
 @torch.no_grad()
@@ -112,3 +103,59 @@ def finite_checkpoints(checkpoints) -> list:
             break
         out.append(ck)
     return out
+
+
+def line_bottom(line, metric: str = "loss") -> tuple[float, float]:
+    """Where a 1-D slice is lowest: ``(a, value)`` at its smallest finite ``metric``."""
+    v = np.asarray(line.values[metric], dtype=float)
+    i = int(np.nanargmin(np.where(np.isfinite(v), v, np.nan)))
+    return float(line.alphas[i]), float(v[i])
+
+
+def init_gradient_norm(model, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The norm of the whole loss gradient at the model's weights (all layers together), on one batch."""
+    from .classifier import gradient
+
+    return gradient(model, x, y).norm
+
+
+def rescaled_slices(objective: Objective, center: dict, scale: dict, alphas, seed: int = 0) -> dict:
+    """Slices of one network and of a rescaled copy computing the same function (``scale``: a factor per
+    parameter name, e.g. a ReLU layer x10 and the next /10), along one seeded random direction drawn
+    unnormalised (scaled to the filter-normalised direction's length, so the distances compare) and
+    filter-normalised. Returns ``{(normalization, "original" | "rescaled"): SurfaceResult}``."""
+    from ..directions import flatten, random_directions
+    from ..surface import loss_line
+
+    copies = {"original": center, "rescaled": {k: v * scale.get(k, 1.0) for k, v in center.items()}}
+    length = float(flatten(random_directions(center, n=1, seed=seed, normalization="filter")[0].values()).norm())
+    out = {}
+    for name, c in copies.items():
+        raw = random_directions(c, n=1, seed=seed, normalization="none")[0]
+        raw_len = float(flatten(raw.values()).norm())
+        out["none", name] = loss_line(objective, c, {k: v * length / raw_len for k, v in raw.items()}, alphas)
+        out["filter", name] = loss_line(objective, c, random_directions(c, n=1, seed=seed, normalization="filter")[0], alphas)
+    return out
+
+
+def parabola_miss(line, slope: float, lam: float, within: float, floor: float = 1e-3) -> float:
+    """The largest relative miss of the parabola ``slope·a + ½·lam·a²`` against a slice's rise above its
+    centre, over the points with 0 < |a| <= ``within`` where the parabola has risen by at least ``floor``
+    (where slope and curvature nearly cancel, a relative miss measures rounding, not the picture)."""
+    a = np.asarray(line.alphas, dtype=float)
+    rise = np.asarray(line.values["loss"], dtype=float) - line.at_center()
+    q = slope * a + 0.5 * lam * a ** 2
+    inner = (np.abs(a) <= within) & (a != 0) & (np.abs(q) >= floor)
+    return float(np.max(np.abs(rise[inner] - q[inner]) / np.abs(q[inner])))
+
+
+def sharpness_along(objective: Objective, run, momentum: float = 0.0, every: int = 20, seed: int = 0):
+    """λ₁ of a run's checkpoints ``every`` steps apart and its stability limit at those steps (from the
+    run's own learning rate): ``(steps, sharpness, limit)``."""
+    from ..curvature import stability_limit
+
+    idx = list(range(0, len(run.checkpoints), max(1, every // run.checkpoint_every)))
+    steps = np.minimum(np.array(idx) * run.checkpoint_every, len(run.log))
+    lam = sharpness_or_nan(objective, [run.checkpoints[i] for i in idx], seed=seed)
+    lim = np.array([stability_limit(lr, momentum) for lr in run.log.lr])
+    return steps, lam, lim[np.minimum(steps, len(lim) - 1)]

@@ -9,18 +9,14 @@ import nbformat
 import pytest
 
 from lossurf import arithmetic
+from tests.script_helpers import code_cell as _code
+from tests.script_helpers import notebook as _nb
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _nb(*cells):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = list(cells)
-    return nb
 
 
-def _code(source, tags=()):
-    return nbformat.v4.new_code_cell(source, metadata={"tags": list(tags)})
 
 
 SYNTHETIC = '''import os

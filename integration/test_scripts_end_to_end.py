@@ -1,7 +1,6 @@
 """The scripts end to end, each in its own process: the series runner with every kind of override, a real notebook
 rerun, its errors, and the answer key on the fixture notebook. Slow (each starts Python, torch and a kernel), so
 they live outside ``tests/`` (the unit tests); the README's test command runs both."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,21 +9,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.script_helpers import load_script as _load
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "params.ipynb"
 RUN_SERIES = ROOT / "scripts" / "run_series.py"
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module                    # dataclasses look their module up there
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    return module
 
 
 ak = _load("answer_key")

@@ -1,6 +1,5 @@
 """The robustness table (scripts/robustness.py) and the pairing of verdicts by claim that it shares with the
 answer key (lossurf.report.verdict_pairs): seed discovery and shifting, pairing, rendering, section keeping."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -10,16 +9,13 @@ import pytest
 
 from lossurf import arithmetic
 from lossurf.report import VerdictPair, pairing_key, verdict_pairs
+from tests.script_helpers import code_cell as _code
+from tests.script_helpers import load_script as _load
+from tests.script_helpers import notebook as _nb
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module                    # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 rb = _load("robustness")
@@ -64,16 +60,8 @@ def test_shifting_keeps_the_type_and_refuses_negative_seeds():
         rb.shifted("SEEDS", (3, 4), -5)
 
 
-def _nb(*cells):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = list(cells)
-    return nb
 
 
-def _code(source, tags=(), outputs=()):
-    cell = nbformat.v4.new_code_cell(source, metadata={"tags": list(tags)})
-    cell.outputs = list(outputs)
-    return cell
 
 
 def _printed(text):

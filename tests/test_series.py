@@ -1,14 +1,15 @@
 """The main job's override path (a notebook reruns with other settings into another folder) and the
 answer-key generator built on it."""
-import importlib.util
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from lossurf.report import notebook_verdicts
+from tests.script_helpers import code_cell as _code
+from tests.script_helpers import load_script as _load
+from tests.script_helpers import notebook as _nb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,16 +20,6 @@ FIXTURE = ROOT / "tests" / "fixtures" / "params.ipynb"
 RUN_SERIES = ROOT / "scripts" / "run_series.py"
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module                    # dataclasses look their module up there
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    return module
 
 
 rs = _load("run_series")
@@ -51,14 +42,8 @@ def test_literal_round_trips_and_handles_infinity():
         assert eval(rs.literal(v)) == v  # noqa: S307 - the test's own values
 
 
-def _nb(*cells):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = list(cells)
-    return nb
 
 
-def _code(source, tags=()):
-    return nbformat.v4.new_code_cell(source, metadata={"tags": list(tags)})
 
 
 def test_parameter_names_and_injection_in_memory():

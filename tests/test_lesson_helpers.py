@@ -10,10 +10,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import lossurf as ls
-from lossurf.mnist.classifier import Run, overshoot_slice
+from lossurf.mnist.classifier import overshoot_slice
 from lossurf.mnist.figures import layer_bars, plane_with_paths, run_color, schedule_panels, seed_curves
 from lossurf.result import SurfaceResult, Trajectory
-from lossurf.training import TrainLog
 
 
 def _problem():

@@ -82,3 +82,43 @@ def test_interactive_explore_makes_sliders_for_the_rate_the_clip_norm_and_the_sc
     names = [c.description for c in shown.widget.children[:-1]]
     assert names == ["lr", "clip", "schedule"] and shown.widget.children[0].max == pytest.approx(0.25)
     plt.close("all")
+
+
+def test_the_regime_verdict_checks_each_run_against_its_formula():
+    from lossurf.report import verdict_status
+    from lossurf.toy import regimes_verdict
+    runs = {lr: descend(BOWL, lr=lr, steps=30) for lr in (0.07, 0.15, 0.25)}
+    line = regimes_verdict(BOWL, runs)
+    assert verdict_status(line) == "shown" and "x1.500 per step" in line and "x0.300 per step" in line
+    swapped = {0.07: runs[0.25], 0.15: runs[0.15], 0.25: runs[0.07]}          # paths that contradict their rates
+    assert verdict_status(regimes_verdict(BOWL, swapped)) == "not shown"
+
+
+def test_the_clipping_verdict_needs_a_bounce_at_lr_times_clip_over_two():
+    from lossurf.report import verdict_status
+    from lossurf.toy import clipping_verdict
+    plain = descend(BOWL, lr=0.25, steps=30)
+    for c in (0.5, 1.0, 5.0):
+        assert verdict_status(clipping_verdict(BOWL, plain, descend(BOWL, lr=0.25, steps=30, clip_norm=c), 0.25, c)) == "shown"
+    never_clipped = descend(BOWL, lr=0.25, steps=30, clip_norm=1e6)               # the clip never acts: it diverges
+    assert verdict_status(clipping_verdict(BOWL, plain, never_clipped, 0.25, 1e6)) == "not shown"
+    assert "CLIP_NORM is None" in clipping_verdict(BOWL, plain, plain, 0.25, None)
+
+
+def test_the_schedule_verdict_and_fitted_time_constants():
+    from lossurf.report import verdict_status
+    from lossurf.toy import schedule_verdict
+    for name in ("step", "exponential", "plateau", "cosine", "decay_floor"):
+        path = descend(BOWL, lr=0.25, steps=30, schedule=name)                    # constants fitted to 30 steps
+        assert path.lrs[-1] < 0.2 and verdict_status(schedule_verdict(BOWL, path)) == "shown", name
+    assert verdict_status(schedule_verdict(BOWL, descend(BOWL, lr=0.25, steps=30))) == "not shown"   # constant: diverges
+    calm = descend(BOWL, lr=0.05, steps=30, schedule="cosine")                    # never grew: not this lesson
+    assert verdict_status(schedule_verdict(BOWL, calm)) == "not shown"
+
+
+def test_a_run_keeps_its_colour_when_the_next_figure_starts_with_it():
+    runs = {f"η = {lr}": descend(BOWL, (1.0, 1.0), lr, steps=5) for lr in (0.05, 0.15, 0.25)}
+    _, (_, first) = paths_figure(BOWL, runs)
+    _, (_, second) = paths_figure(BOWL, {"η = 0.25": runs["η = 0.25"]}, first_style=2)
+    assert first.get_lines()[2].get_color() == second.get_lines()[0].get_color() != first.get_lines()[0].get_color()
+    plt.close("all")

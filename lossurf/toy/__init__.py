@@ -2,3 +2,4 @@
 overshooting, the 2/λ rule, clipping and schedules are exact."""
 from .bowl import Bowl, Path, descend, regime
 from .figures import explore, paths_figure
+from .lessons import clipping_verdict, regimes_verdict, schedule_verdict

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..schedules import make_scheduler, step_scheduler
+from ..schedules import fitted_schedule, make_scheduler, step_scheduler
 from ..training import check_clip_norm, check_lr
 
 
@@ -57,7 +57,9 @@ def regime(bowl: Bowl, lr: float) -> str:
 def descend(bowl: Bowl, start=(1.0, 1.0), lr: float = 0.05, steps: int = 30, clip_norm: float | None = None,
             schedule: str = "constant", **schedule_kwargs) -> Path:
     """``steps`` of gradient descent from ``start`` (float64, so the arithmetic is the formula's), with
-    optional clipping of the gradient norm and an LR schedule from ``lossurf.schedules``."""
+    optional clipping of the gradient norm and an LR schedule from ``lossurf.schedules``. Without
+    ``schedule_kwargs`` the schedule's time constants are fitted to ``steps`` (``fitted_schedule``), as
+    on MNIST, so that every schedule acts within the run."""
     check_bowl(bowl)
     clip_norm = check_clip_norm(clip_norm)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
@@ -65,6 +67,8 @@ def descend(bowl: Bowl, start=(1.0, 1.0), lr: float = 0.05, steps: int = 30, cli
     theta = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     lam = torch.tensor([bowl.lam1, bowl.lam2], dtype=torch.float64)
     opt = torch.optim.SGD([theta], lr=check_lr(lr))
+    if not schedule_kwargs:
+        schedule_kwargs = fitted_schedule(schedule, steps, lr)[0] if steps > 1 else {}
     sched = make_scheduler(opt, schedule, total=steps, **schedule_kwargs)
     points, lrs, norms = [theta.detach().clone()], [], []
     for _ in range(steps):

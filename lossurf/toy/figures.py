@@ -10,10 +10,11 @@ from ..progress import progress_enabled
 from .bowl import Bowl, Path, check_bowl, descend, regime
 
 
-def paths_figure(bowl: Bowl, paths: dict[str, Path], title: str | None = None):
+def paths_figure(bowl: Bowl, paths: dict[str, Path], title: str | None = None, first_style: int = 0):
     """Left: each path over the bowl's contours (the minimum at the cross), up to where it leaves the
     window. Right: its loss per step on a log axis, where converging is a falling line and diverging a
-    rising one. Returns (fig, axes)."""
+    rising one. Path k gets style ``first_style + k``, so a run keeps its colour from one figure to the
+    next. Returns (fig, axes)."""
     check_bowl(bowl)
     fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
     # the window holds the start and the bowl's bottom; a diverging path is drawn up to where it leaves
@@ -23,7 +24,7 @@ def paths_figure(bowl: Bowl, paths: dict[str, Path], title: str | None = None):
     ax.contour(a, b, bowl.loss(np.stack([a, b], -1)), levels=12, cmap=CMAP, linewidths=0.8)
     ax.plot(0, 0, "k+", markersize=12, markeredgewidth=2)
     for k, (label, p) in enumerate(paths.items()):
-        style = series_style(k)
+        style = series_style(first_style + k)
         inside = np.cumprod(np.all(np.abs(p.points) <= reach, axis=1)).astype(bool)
         ax.plot(p.points[inside, 0], p.points[inside, 1], label=label, markersize=4, linewidth=1.2, **style)
         positive = np.where(p.losses > 0, p.losses, np.nan)             # an exact 0 has no place on a log axis

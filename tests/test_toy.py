@@ -89,7 +89,7 @@ def test_the_regime_verdict_checks_each_run_against_its_formula():
     from lossurf.toy import regimes_verdict
     runs = {lr: descend(BOWL, lr=lr, steps=30) for lr in (0.07, 0.15, 0.25)}
     line = regimes_verdict(BOWL, runs)
-    assert verdict_status(line) == "shown" and "x1.500 per step" in line and "x0.300 per step" in line
+    assert verdict_status(line) == "shown" and "x-1.500 per step" in line and "x0.300 per step" in line
     swapped = {0.07: runs[0.25], 0.15: runs[0.15], 0.25: runs[0.07]}          # paths that contradict their rates
     assert verdict_status(regimes_verdict(BOWL, swapped)) == "not shown"
 

@@ -41,16 +41,17 @@ def paths_figure(bowl: Bowl, paths: dict[str, Path], title: str | None = None, f
 
 
 def explore(bowl: Bowl = Bowl(), lr: float = 0.15, clip_norm: float | None = None, schedule: str = "constant",
-            steps: int = 30, start=(1.0, 1.0)):
+            steps: int = 30, start=(1.0, 1.0), style: int = 0):
     """Gradient descent on the bowl with sliders for the learning rate, the clip norm (0 = off) and the
-    schedule, redrawn as they move. Run headless (the tests and the series runner set LOSSURF_PROGRESS=0),
+    schedule, redrawn as they move (``style``: the path's colour index, to match an earlier figure). Run headless (the tests and the series runner set LOSSURF_PROGRESS=0),
     it draws the picture for the given values and makes no widget, so the stored notebook holds none."""
     def draw(lr=lr, clip=clip_norm or 0.0, schedule=schedule):
         path = descend(bowl, start, lr, steps, clip or None, schedule)
         label = (f"η = {lr:.3g}" + (f", clip {clip:g}" if clip else "")
                  + ("" if schedule == "constant" else f", {schedule}"))
-        fig, _ = paths_figure(bowl, {label: path}, f"constant η {lr:.3g} alone: {regime(bowl, lr)} "
-                                                   f"(1/λ₁ = {1 / bowl.lam1:.3g}, 2/λ₁ = {2 / bowl.lam1:.3g})")
+        fig, _ = paths_figure(bowl, {label: path}, f"{label}; without cures η {lr:.3g} {regime(bowl, lr)} "
+                                                   f"(1/λ₁ = {1 / bowl.lam1:.3g}, 2/λ₁ = {2 / bowl.lam1:.3g})",
+                              first_style=style)
         plt.show()
     if not progress_enabled():
         return draw()

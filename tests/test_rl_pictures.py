@@ -31,8 +31,15 @@ def test_filmstrip_has_a_row_per_agent_and_leaves_short_episodes_blank():
     long, short = np.zeros((40, 4)), np.zeros((3, 4))
     fig, axes = filmstrip({"good": long, "bad": short}, frames=5)
     assert axes.shape == (2, 5)
-    assert [ax.get_title() for ax in axes[0]] == ["step 1", "step 11", "step 21", "step 30", "step 40"]
+    assert [ax.get_title() for ax in axes[0]] == ["start", "after 10 steps", "after 20 steps", "after 29 steps", "after 39 steps"]
     assert [ax.axison for ax in axes[1]] == [True, True, True, False, False]
     with pytest.raises(ValueError, match="shape"):
         filmstrip({"bad": np.zeros((5, 3))})
+    plt.close(fig)
+
+
+def test_filmstrip_colours_an_agent_as_asked():
+    fig, axes = filmstrip({"a": np.zeros((3, 4)), "b": np.zeros((3, 4))}, frames=2, colors={"b": "#123456"})
+    cart = lambda ax: matplotlib.colors.to_hex(ax.patches[0].get_facecolor())
+    assert cart(axes[1][0]) == "#123456" and cart(axes[0][0]) != "#123456"
     plt.close(fig)

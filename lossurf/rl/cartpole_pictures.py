@@ -33,10 +33,11 @@ def draw_state(ax, state, color="#1f77b4", title: str | None = None) -> None:
         ax.set_title(title, fontsize=10)
 
 
-def filmstrip(episodes: dict[str, np.ndarray], frames: int = 6):
-    """One row per agent: ``frames`` moments of its episode (states (T, 4)), evenly spaced from the first
-    state to the last, each titled with its step (an episode shorter than ``frames`` leaves panels empty).
-    A pole past ±12° or a cart past ±2.4 is drawn red: the next step ends the episode."""
+def filmstrip(episodes: dict[str, np.ndarray], frames: int = 6, colors: dict[str, str] | None = None):
+    """One row per agent: ``frames`` moments of its episode (its T + 1 states (T + 1, 4), from the start
+    to the state the last step reached), evenly spaced, each titled with the steps taken so far (an episode shorter than ``frames`` leaves panels empty).
+    A pole past ±12° or a cart past ±2.4 is drawn red: the next step ends the episode. ``colors`` gives
+    an agent's cart the colour it has in the notebook's other figures."""
     if not episodes:
         raise ValueError("filmstrip needs at least one episode: {'agent name': states of shape (T, 4)}")
     fig, axes = plt.subplots(len(episodes), frames, figsize=(2.1 * frames, 1.45 * len(episodes) + 0.4),
@@ -47,9 +48,9 @@ def filmstrip(episodes: dict[str, np.ndarray], frames: int = 6):
             raise ValueError(f"{name}: states must have shape (T, 4) with T >= 1, got {states.shape}")
         moments = np.unique(np.linspace(0, len(states) - 1, frames).round().astype(int))
         for ax, t in zip(row, moments):
-            draw_state(ax, states[t], series_style(k)["color"], f"step {t + 1}")
+            draw_state(ax, states[t], (colors or {}).get(name, series_style(k)["color"]), f"after {t} steps" if t else "start")
         for ax in row[len(moments):]:
             ax.axis("off")
-        row[0].set_ylabel(f"{name}\n({len(states)} steps)", fontsize=10)
+        row[0].set_ylabel(f"{name}\n({len(states) - 1} steps)", fontsize=10)
     fig.tight_layout()
     return fig, axes

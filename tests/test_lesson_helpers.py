@@ -99,10 +99,12 @@ def test_seed_curves_mean_on_a_linear_axis_median_on_a_log_one_and_nan_seeds_lef
     fig, ax = plt.subplots()
     seed_curves(ax, {"v2: clip 1.0": [[1.0, 2.0], [3.0, np.nan], [5.0, 4.0]]})
     np.testing.assert_allclose(ax.lines[-1].get_ydata(), [3.0, 3.0])          # the mean, the NaN seed left out
+    assert ax.lines[-1].get_label() == "v2: clip 1.0 (mean of the 3 seeds while finite)"
     assert ax.lines[-1].get_color() == run_color("v2") and ax.lines[0].get_alpha() < 1
     fig, ax = plt.subplots()
     seed_curves(ax, {"v1": [[1.0], [1e16], [3.0]]}, log=True)
     np.testing.assert_allclose(ax.lines[-1].get_ydata(), [3.0])               # the median, not 3e15
+    assert ax.lines[-1].get_label() == "v1 (median of 3)"
 
 
 def test_run_colors_are_distinct_and_found_by_the_start_of_a_label():

@@ -50,3 +50,12 @@ def test_push_share_is_one_for_a_network_that_always_prefers_one_action():
     with torch.no_grad():
         net.weight.copy_(torch.tensor([[0.0, 0.0, -1.0, 0.0], [0.0, 0.0, 1.0, 0.0]])); net.bias.zero_()
     assert 0.3 < push_share(net, episodes=3) < 0.9                           # follows the pole: both pushes
+
+
+def test_median_episode_is_the_middle_length():
+    from lossurf.rl.primer import episode_states, median_episode
+    seeds = range(100, 109)
+    lengths = sorted(len(episode_states(random_policy(s), seed=s)) for s in seeds)
+    assert len(median_episode(random_policy, seeds)) == lengths[4]
+    with pytest.raises(ValueError, match="at least one"):
+        median_episode(random_policy, [])

@@ -116,7 +116,10 @@ def seed_curves(ax, curves: dict, *, x=None, smooth: int = 1, log: bool = False,
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)          # all seeds NaN at a step: a gap
             centre = (np.nanmedian if log else np.nanmean)(ys, axis=0)
-        ax.plot(xs, centre, color=c, linewidth=lw, label=f"{label} ({'median' if log else 'mean'} of {len(ys)})")
+        stat = "median" if log else "mean"
+        alive = int(np.isfinite(ys).sum(axis=0).min()) if ys.size else 0
+        of = f"of {len(ys)}" if alive == len(ys) else f"of the {len(ys)} seeds while finite"
+        ax.plot(xs, centre, color=c, linewidth=lw, label=f"{label} ({stat} {of})")
     if log:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)

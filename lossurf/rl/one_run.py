@@ -22,7 +22,8 @@ from .trainer import _UNIFORM_CHUNK, epsilon
 def q_learning(cfg: RLConfig, seed: int) -> dict:
     """Train one run of ``cfg`` on CartPole-v1. Returns per update the TD ``loss``, the pre-clip
     ``grad_norm`` and the batch's largest |Q| (``q_max``); the ``returns`` of finished episodes; the final
-    ``params``. Replay on: batches drawn uniformly from everything seen; off: the most recent transitions."""
+    ``params``. Replay on: batches drawn uniformly from everything seen; off: the ``batch_size`` most recent
+    transitions (for the Q-Network, batch_size 1: the one transition just experienced)."""
     torch.manual_seed(seed)
     q = q_network(cfg.hidden)                     # Q(s, .): the 4 state numbers in, one value per action out
     q_target = copy.deepcopy(q)                   # the target network (used when cfg.target_network)

@@ -70,3 +70,13 @@ def push_share(model: torch.nn.Module, episodes: int = 10, seed: int = TEST_SEED
     with eval_mode(model):
         run_episodes(policy, initial_states(range(seed, seed + episodes)))
     return float(counts.max() / counts.sum())
+
+
+def median_episode(make_policy, seeds=range(TEST_SEED, TEST_SEED + 21)) -> np.ndarray:
+    """The states of a typical episode: of one episode per seed, ``make_policy(seed)`` playing the episode
+    reset with that seed, the one of median length (the first such, for an even tie)."""
+    episodes = [episode_states(make_policy(s), seed=s) for s in seeds]
+    if not episodes:
+        raise ValueError("median_episode needs at least one seed")
+    lengths = np.array([len(e) for e in episodes])
+    return episodes[int(np.argsort(lengths, kind="stable")[(len(lengths) - 1) // 2])]

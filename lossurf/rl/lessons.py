@@ -64,19 +64,6 @@ def better(claim: str, a: list[RLRun], b: list[RLRun], names: tuple[str, str], *
                    f"{len(a)} seeds; best networks {fmt(fa.best_mean, 1)} vs {fmt(fb.best_mean, 1)}")
 
 
-def within_spread(claim: str, a: list[RLRun], b: list[RLRun], names: tuple[str, str]) -> str:
-    """Two groups' late learning curves and final networks overlap over seeds (each one's range contains
-    the other's mean): the difference between them is not a result these seeds can teach."""
-    la, lb = np.array([late_mean(r) for r in a]), np.array([late_mean(r) for r in b])
-    fa = np.array([r.final_test.mean() for r in a])
-    fb = np.array([r.final_test.mean() for r in b])
-    inside = lambda x, y: x.min() <= y.mean() <= x.max() and y.min() <= x.mean() <= y.max()
-    k = int(np.sum(la > lb))
-    return verdict(claim, inside(la, lb) and inside(fa, fb),
-                   f"late curve {names[0]} {spread(la)} vs {names[1]} {spread(lb)} ({names[0]} higher on {k} of "
-                   f"{len(a)} seeds); final networks {spread(fa)} vs {spread(fb)}")
-
-
 def solved_count(runs: list[RLRun]) -> str:
     """How many seeds' best and final networks solve CartPole (>= 475 on the fresh episodes)."""
     s = fresh_scores(runs)

@@ -43,10 +43,9 @@ def random_policy(seed: int = TEST_SEED):
 
 def greedy_policy(model: torch.nn.Module):
     """The policy that takes the action of the larger Q-value (the model evaluated in eval mode)."""
-    @torch.no_grad()
     def act(obs):
         with eval_mode(model):
-            return int(model(torch.as_tensor(obs)[None]).argmax())
+            return int(greedy_actions(model, np.asarray(obs)[None])[0])
     return act
 
 

@@ -86,6 +86,14 @@ def mode_lines() -> list[str]:
             "exact counts and verdict statuses (strict digit comparison needs x86-64 with AVX2 and no GPU)"]
 
 
+def pytest_ignore_collect(collection_path, config):
+    """The Korean notebooks (``notebooks/ko/``) hold the English notebooks' code cells and outputs, copied:
+    running them would run every lesson twice. ``tests/test_korean_edition.py`` checks they are the copies."""
+    if collection_path.name == "ko" and collection_path.parent.name == "notebooks":
+        return True
+    return None
+
+
 def pytest_collect_file(parent, file_path):
     if _MODE.get("mode") is not None and _MODE["mode"].name == "lessons" and file_path.suffix == ".ipynb":
         return LessonNotebook.from_parent(parent, path=file_path)

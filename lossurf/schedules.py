@@ -1,4 +1,4 @@
-"""Learning-rate schedules (학습률 스케줄링) by name, all built from ``torch.optim.lr_scheduler``."""
+"""Learning-rate schedules (학습률 스케줄) by name, all built from ``torch.optim.lr_scheduler``."""
 from __future__ import annotations
 
 from torch.optim import lr_scheduler

@@ -1,4 +1,4 @@
-"""One optimisation step with optional gradient clipping (기울기 제한), and a log of what it did."""
+"""One optimisation step with optional gradient clipping (그래디언트 클리핑), and a log of what it did."""
 from __future__ import annotations
 
 import math

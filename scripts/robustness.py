@@ -486,6 +486,9 @@ def write(doc: Path, every: list[Path], notebook: Path, committed: list[str], re
     """Rewrite ``doc`` with this notebook's section as it stands; the other sections as the file holds them."""
     block = render_section(notebook, committed, reruns)
     ak.rewrite(doc, {notebook.stem: block}, lambda current: render(every, current, doc.parent), TAG)
+    if doc.resolve() == DOC.resolve():                  # the Korean summary follows the English file
+        import robustness_ko
+        robustness_ko.main()
 
 
 if __name__ == "__main__":

@@ -138,3 +138,14 @@ def test_schedule_panels_mark_where_each_seed_reaches_its_floor():
     assert [float(ln.get_xdata()[0]) for ln in floors] == [100 + 2 * 3] * 2     # update index 2 is the first at 0.25
     fig, axes = schedule_panels(runs, [_run(2)], [100, 200, 300, 400], cfg, 0.25, "cosine", "v2")
     assert not [ln for ln in axes[0].get_lines() if ln.get_marker() == "*"]   # only decay_floor has a floor
+
+
+def test_per_seed_dots_draws_one_marker_per_seed_and_keeps_the_configurations_colours():
+    from lossurf.rl.figures import color, per_seed_dots
+    groups = {"mse: neither": [_run(0), _run(1)], "mse: replay, consecutive": [_run(2), _run(3)]}
+    fig, axes = per_seed_dots(groups, gamma=0.99, random_mean=21.8, suptitle="t")
+    assert len(axes) == 2
+    markers = [ln for ln in axes[0].get_lines() if ln.get_linestyle() == "None"]
+    assert len(markers) == 4 and markers[2].get_color() == color("mse: replay, consecutive")
+    assert [t.get_text() for t in axes[1].get_xticklabels()] == ["neither", "replay,\nconsecutive"]   # "mse: " to the title
+    assert markers[0].get_ydata()[0] == groups["mse: neither"][0].max_abs_q

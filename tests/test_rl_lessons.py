@@ -92,3 +92,29 @@ def test_no_consistent_gain_fails_only_when_every_seed_gains():
     a[1] = _run(evals=[250], final=[1])
     line = lessons.no_consistent_gain("no gain", a, b, ("a", "b"))
     assert verdict_status(line) == "not shown" and "a higher on 2 of 2 seeds" in line
+
+
+def test_cap_sweep_needs_the_tight_cap_to_blow_up_everywhere_and_the_loose_one_on_at_most_half():
+    boom, calm = (lambda: _run(q_max=[1e8])), (lambda: _run(q_max=[150.0]))
+    groups = {"δ=1": [boom(), boom(), boom()], "δ=10": [boom(), boom(), boom()], "δ=100": [boom(), calm(), calm()]}
+    line = lessons.cap_sweep("the cap decides", groups, gamma=0.99)
+    assert verdict_status(line) == "shown" and "δ=1 3 of 3; δ=10 3 of 3; δ=100 1 of 3" in line
+    groups["δ=100"] = [boom(), boom(), calm()]                      # two of three still blow up: not "most seeds"
+    assert verdict_status(lessons.cap_sweep("the cap decides", groups, gamma=0.99)) == "not shown"
+    groups["δ=1"][0] = calm()                                       # the tight cap must blow up on every seed
+    groups["δ=100"] = [calm(), calm(), calm()]
+    assert verdict_status(lessons.cap_sweep("the cap decides", groups, gamma=0.99)) == "not shown"
+
+
+def test_far_apart_lower_on_every_seed_and_ordered_medians():
+    high = [_run(q_max=[1e8]), _run(q_max=[5e7])]
+    low = [_run(q_max=[500.0]), _run(q_max=[600.0])]
+    assert verdict_status(lessons.far_apart("apart", high, low, ("a", "b"), gamma=0.99)) == "shown"
+    assert verdict_status(lessons.far_apart("apart", high, [_run(q_max=[500.0]), _run(q_max=[1e6])], ("a", "b"),
+                                            gamma=0.99)) == "not shown"      # only 50x on the second seed
+    line = lessons.lower_on_every_seed("lower", low, high, ("low", "high"))
+    assert verdict_status(line) == "shown" and "lower on 2 of 2 seeds" in line
+    assert verdict_status(lessons.lower_on_every_seed("lower", [low[0], _run(q_max=[1e9])], high, ("l", "h"))) == "not shown"
+    ordered = {"a": low, "b": [_run(q_max=[1e4]), _run(q_max=[2e4])], "c": high}
+    assert verdict_status(lessons.ordered_medians("rises", ordered)) == "shown"
+    assert verdict_status(lessons.ordered_medians("rises", {"c": high, "a": low})) == "not shown"

@@ -112,11 +112,20 @@ def test_batched_trainer_equals_plain_single_run(case):
     _assert_same_as_reference(run, ref, cfg)
 
 
-@pytest.mark.parametrize("case", ["dqn", "online q-network, sgd, mse, clip", "polyak target, tau 0.3"])
+INTERVENTIONS = {"huber delta 5": dict(huber_delta=5.0, target_network=False),
+                 "replay window 40": dict(replay_window=40, target_network=False, loss="mse"),
+                 "consecutive draws from a window of 60": dict(replay_window=60, replay_draw="consecutive"),
+                 "consecutive draws from the whole memory": dict(replay_draw="consecutive", loss="mse"),
+                 "clip each transition": dict(replay=False, target_network=False, loss="mse", clip_norm=0.5,
+                                              clip_per="transition"),
+                 "clip each huber transition": dict(clip_norm=0.2, clip_per="transition", huber_delta=3.0)}
+
+
+@pytest.mark.parametrize("case", ["dqn", "online q-network, sgd, mse, clip", "polyak target, tau 0.3", *INTERVENTIONS])
 def test_the_readable_one_run_loop_equals_the_batched_trainer(case):
     """lossurf.rl.one_run.q_learning, the loop a student reads, is what the batched trainer computes."""
     from lossurf.rl.one_run import q_learning
-    cfg = small(**CASES[case])
+    cfg = small(**{**CASES, **INTERVENTIONS}[case])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -266,6 +275,55 @@ def test_train_many_runs_in_a_plain_script():
     assert out.stdout.strip() == "50"
 
 
+def test_interventions_are_the_same_alone_and_in_one_batch():
+    """Huber's delta, the replay window, consecutive draws and per-transition clipping are per-run settings:
+    in one batch with DQN each run computes what it computes alone."""
+    configs = [small(), *(small(**kw) for kw in INTERVENTIONS.values())]
+    seeds = list(range(3, 3 + len(configs)))
+    together = train_runs(configs, seeds)
+    for k, cfg in enumerate(configs):
+        alone = train_runs([cfg], [seeds[k]])[0]
+        np.testing.assert_allclose(together[k].log.loss, alone.log.loss, rtol=1e-5, atol=1e-7)
+        assert together[k].episode_returns == alone.episode_returns
+    clipped = [np.mean(r.log.clipped) for r in together]
+    assert clipped[5] > 0 and clipped[6] > 0          # per-transition clipping acted and is logged
+
+
+def test_replay_index_windows_and_consecutive_stretches():
+    from lossurf.rl.trainer import replay_index
+    u = np.array([[0.0, 0.5, 0.999], [0.0, 0.5, 0.999], [0.25, 0.9, 0.1]])
+    idx = replay_index(u, 1000, np.array([[0], [100], [100]]), np.array([[False], [False], [True]]))
+    assert idx[0].tolist() == [0, 500, 999]                    # the whole memory, as before windows existed
+    assert idx[1].tolist() == [900, 950, 999]                  # the last 100 only
+    assert idx[2].tolist() == [924, 925, 926]                  # three consecutive from a random start in the window
+    assert replay_index(u[:1], 2, np.array([[0]]), np.array([[True]])).max() <= 1    # never past the newest
+
+
+def test_q_gradient_norms_per_transition_equal_torch_func():
+    torch.manual_seed(0)
+    models = [q_network((7, 5)) for _ in range(3)]
+    net = StackedMLP(models[0])
+    flat = net.stack(models)
+    x, a = torch.randn(3, 6, 4), torch.randint(0, 2, (3, 6))
+    got = net.q_grad_norms(flat, x, a)
+    for r, m in enumerate(models):
+        params = {k: v.detach() for k, v in m.named_parameters()}
+        q_of = lambda p, xi, ai: torch.func.functional_call(m, p, (xi[None],))[0].gather(0, ai.reshape(1))[0]
+        g = torch.func.vmap(torch.func.grad(q_of), in_dims=(None, 0, 0))(params, x[r], a[r])
+        want = torch.sqrt(sum(v.pow(2).flatten(1).sum(1) for v in g.values()))
+        torch.testing.assert_close(got[r], want, rtol=1e-5, atol=1e-6)
+
+
+def test_huber_delta_caps_the_pull():
+    from lossurf.rl.td import td_loss
+    q = torch.tensor([0.0, 0.0, 0.0], requires_grad=True)
+    y = torch.tensor([0.5, 3.0, -40.0])
+    (g1,) = torch.autograd.grad(td_loss(q, y, "huber", reduction="sum"), q)
+    (g10,) = torch.autograd.grad(td_loss(q, y, "huber", reduction="sum", delta=10.0), q)
+    assert g1.tolist() == [-0.5, -1.0, 1.0] and g10.tolist() == [-0.5, -3.0, 10.0]
+    torch.testing.assert_close(td_loss(q, y, "huber"), F.smooth_l1_loss(q, y))
+
+
 def test_bad_settings_name_the_problem():
     with pytest.raises(ValueError, match="clip_norm"):
         train_dqn(DQNConfig(clip_norm=-1.0))
@@ -287,6 +345,16 @@ def test_bad_settings_name_the_problem():
         train_runs([small()], [0.5])
     with pytest.raises(ValueError, match="RLConfig"):
         train_many([({"lr": 1e-3}, 0, "x")])
+    with pytest.raises(ValueError, match="huber_delta"):
+        small(huber_delta=0.0).check()
+    with pytest.raises(ValueError, match="replay_window"):
+        small(replay_window=8).check()
+    with pytest.raises(ValueError, match="set replay=True"):
+        small(replay=False, replay_window=100).check()
+    with pytest.raises(ValueError, match="unknown replay_draw"):
+        small(replay_draw="sorted").check()
+    with pytest.raises(ValueError, match="unknown clip_per"):
+        small(clip_per="layer").check()
 
 
 def test_thread_count_is_the_configs_setting_while_training_and_is_restored():

@@ -111,8 +111,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, fl
 def layer_grad_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[float]:
     """Gradient norm of every Linear layer's weight for one batch, first layer first.
 
-    Vanishing gradients (기울기 소실) show as norms shrinking towards the first layer; exploding
-    gradients (기울기 폭발) as norms growing towards it. The batch runs in train mode; the model's modes,
+    Vanishing gradients (그래디언트 소실) show as norms shrinking towards the first layer; exploding
+    gradients (그래디언트 폭발) as norms growing towards it. The batch runs in train mode; the model's modes,
     buffers (BatchNorm statistics) and ``.grad`` are as they were afterwards.
     """
     with model_kept(model):

@@ -12,6 +12,12 @@ The definitions the switches use (the same budget either way):
   replacement, from everything in the memory (up to ``buffer_size``). ``replay=False``: every update
   learns from the ``batch_size`` most recent transitions, in the order they were experienced, and
   nothing older: the same number of updates and samples per update, without the memory.
+  ``replay_window=W`` draws uniformly from the W most recent transitions only: a small first-in-first-out
+  memory. Every transition is then drawn about batch_size × W / (train_freq × W) = batch_size / train_freq
+  times on average, as without replay and as with the full memory: reuse is the same, while W sets how
+  correlated (W near batch_size: consecutive steps) and how old (up to W steps) the samples are.
+  ``replay_draw="consecutive"`` takes the batch as one stretch of batch_size consecutive transitions
+  starting at a random place in the window: samples as correlated as without replay, as old as with it.
 - ``target_network=True``: targets r + γ max Q_target(s') come from a copy of the weights, synced
   every ``target_update`` updates (hard, or Polyak with ``tau`` < 1). ``target_network=False``: the
   targets come from the weights being trained, as they are at that update.
@@ -25,13 +31,16 @@ import numpy as np
 
 from ..schedules import SCHEDULES
 from ..training import check_clip_norm, check_lr
-from .td import check_loss
+from .td import check_delta, check_loss
 
 SCHEDULE_UNITS = ("auto", "episode", "round", "update")
 
 PLATEAU_WINDOW = 10               # "plateau" watches the mean return of a run's last 10 training episodes
 
 OPTIMIZERS = ("adam", "sgd")
+
+REPLAY_DRAWS = ("uniform", "consecutive")   # replay's batch: independent draws, or one stretch of consecutive steps
+CLIP_PER = ("batch", "transition")   # clip the update's gradient, or each transition's gradient before averaging
 
 
 def _marked(scope: str, default=dataclasses.MISSING, factory=dataclasses.MISSING):
@@ -75,9 +84,15 @@ class RLConfig:
     target_network: bool = per_run(True)
     target_update: int = per_run(128)              # updates between target syncs (with a target network)
     tau: float = per_run(1.0)                      # 1.0 = hard copy; < 1 = Polyak average at each sync
+    replay_window: int | None = per_run(None)      # with replay: draw from the last replay_window transitions only
+    replay_draw: str = per_run("uniform")          # with replay: "uniform" (independent draws) or "consecutive"
+                                                   # (one run of batch_size consecutive transitions from a random start)
     loss: str = per_run("huber")                   # huber (smooth L1, the Nature DQN's clipped error) or mse
+    huber_delta: float = per_run(1.0)              # Huber's delta: each transition's pull on Q is capped at ±delta
     optimizer: str = per_run("adam")               # adam or sgd (plain)
     clip_norm: float | None = per_run(None)        # clip_grad_norm_ threshold per run; None = no clipping
+    clip_per: str = per_run("batch")               # what clip_norm clips: the update's gradient ("batch") or
+                                                   # each transition's before they are averaged ("transition")
     schedule: str = per_run("constant")            # an LR schedule of lossurf.schedules
     # when the schedule steps: "episode", "round" (target_update updates) or "update";
     # auto = "round" for cosine (it needs a known length), else "episode"
@@ -110,6 +125,19 @@ class RLConfig:
         if self.learning_starts < 0:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
         check_loss(self.loss)
+        check_delta(self.huber_delta)
+        if self.replay_draw not in REPLAY_DRAWS:
+            raise ValueError(f"unknown replay_draw {self.replay_draw!r}; choose one of {', '.join(REPLAY_DRAWS)}")
+        if self.clip_per not in CLIP_PER:
+            raise ValueError(f"unknown clip_per {self.clip_per!r}; choose one of {', '.join(CLIP_PER)}")
+        if self.replay_window is not None:
+            if isinstance(self.replay_window, bool) or not isinstance(self.replay_window, (int, np.integer)) \
+                    or self.replay_window < self.batch_size:
+                raise ValueError(f"replay_window must be None (the whole memory) or an integer >= batch_size "
+                                 f"({self.batch_size}), got {self.replay_window!r}")
+            if not self.replay:
+                raise ValueError("replay_window limits where replay draws from: set replay=True with it (without "
+                                 "replay an update already takes the batch_size most recent transitions)")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.schedule_unit not in SCHEDULE_UNITS:

@@ -2,6 +2,7 @@
 Q against actual returns, frozen-target rounds."""
 from __future__ import annotations
 
+import textwrap
 from typing import NamedTuple
 
 import matplotlib.pyplot as plt
@@ -22,15 +23,29 @@ CONFIG_COLORS = {"v1": "#ff7f0e", "v2": "#1f77b4", "v3": "#2ca02c",
                  "MSE, no clip": "#9467bd", "MSE, clip": "#8c564b",
                  "SGD, Huber, no clip": "#e377c2", "SGD, Huber, clip": "#7f7f7f", "SGD, MSE, no clip": "#bcbd22",
                  "DQN (replay + target)": "#1f77b4", "replay only": "#17becf", "target net only": "#2f4f2f",
-                 "neither": "#000000"}
+                 "neither": "#000000",
+                 # interventions: notebook 2's Huber delta sweep, notebook 3's replay and clipping taken apart
+                 "Huber δ=10": "#e6ab02", "Huber δ=100": "#1b9e77",
+                 "last 64, shuffled": "#7570b3", "replay, consecutive": "#d95f02",
+                 "neither, clip per transition": "#e7298a"}
+
+
+def small_buffer_label(size: int) -> str:
+    """The name (and colour key) of notebook 3's small-memory run: "last 1,000"."""
+    return f"last {size:,}"
+
+
+CONFIG_COLORS[small_buffer_label(1_000)] = "#66a61e"
 
 
 def color(label: str) -> str:
     """The colour of a configuration, by its name: the exact name, else without a ``huber: ``/``mse: ``
     prefix, else its ``v1``/``v2``/``v3`` prefix; grey for a name the mapping does not know."""
-    for key in (label, label.split(": ", 1)[-1], label[:2]):
+    for key in (label, label.split(": ", 1)[-1], label.split(" (")[0], label[:2]):
         if key in CONFIG_COLORS:
             return CONFIG_COLORS[key]
+    if label.split(": ", 1)[-1].startswith("last "):              # a small memory of another size
+        return CONFIG_COLORS[small_buffer_label(1_000)]
     return "0.5"
 
 
@@ -119,6 +134,51 @@ def run_grid(groups: dict[str, list[RLRun]], *, gamma: float, random_mean: float
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig, axes
+
+
+def per_seed_dots(groups: dict[str, list[RLRun]], *, gamma: float, random_mean: float | None = None,
+                  suptitle: str | None = None):
+    """One column per configuration, one marker per seed: the largest per-state |Q| (top, log scale, with
+    the honest limit and the blow-up line 10/(1-gamma)) and the late learning curve (bottom). For sweeps
+    and interventions, where every seed's outcome matters more than the curves. A prefix that every
+    label shares ("mse: ") is left to the title."""
+    from .measures import late_mean
+
+    labels = list(groups)
+    prefixes = {lab.split(": ", 1)[0] for lab in labels if ": " in lab}
+    shared = next(iter(prefixes)) + ": " if len(prefixes) == 1 and all(": " in lab for lab in labels) else ""
+    fig, axes = plt.subplots(2, 1, figsize=(max(7.5, 1.5 * len(labels) + 3.5), 6.4), sharex=True)
+    for i, label in enumerate(labels):
+        for k, r in enumerate(groups[label]):
+            st = {**seed_style(label, k), "linestyle": "none", "markersize": 7}
+            x = i + (k - (len(groups[label]) - 1) / 2) * 0.08
+            axes[0].plot([x], [r.max_abs_q], **st)
+            axes[1].plot([x], [late_mean(r)], **st)
+    limit = 1 / (1 - gamma)
+    axes[0].axhline(limit, color="0.3", linestyle=":", linewidth=0.9, label=f"honest limit 1/(1-γ) = {limit:.0f}")
+    axes[0].axhline(10 * limit, color="k", linestyle="-.", linewidth=0.9, label=f"blow-up line 10/(1-γ) = {10 * limit:.0f}")
+    axes[0].set(yscale="log", ylabel="max per-state |Q|\nover training (reward units)")
+    axes[1].axhline(SOLVED, color="0.3", linestyle=":", linewidth=0.9, label=f"solved ({SOLVED})")
+    if random_mean is not None:
+        axes[1].axhline(random_mean, color=plots.DIVERGED, linestyle="--", linewidth=0.9,
+                        label=f"random policy ({random_mean:.1f})")
+    axes[1].set(ylim=(0, 520), ylabel="late curve: mean greedy\nreturn, last half (steps)")
+    axes[1].set_xticks(range(len(labels)), [textwrap.fill(lab[len(shared):], 16) for lab in labels], fontsize=9)
+    axes[1].set_xlim(-0.6, len(labels) - 0.4)
+    seeds = [plt.Line2D([], [], markersize=7, **{**plots.series_style(k), "linestyle": "none", "color": "0.3",
+                                                   "markeredgecolor": "0.3"})
+             for k in range(max(len(rs) for rs in groups.values()))]
+    seed_labels = [f"seed {r.seed}" for r in max(groups.values(), key=len)]
+    for ax in axes:
+        ax.grid(alpha=0.3, axis="y")
+        handles, names = ax.get_legend_handles_labels()
+        extra = (seeds, seed_labels) if ax is axes[0] else ([], [])
+        ax.legend(extra[0] + handles, extra[1] + names, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1),
+                  frameon=False)
+    if suptitle:
+        fig.suptitle(suptitle + " (colour: configuration; marker: seed)")
+    fig.tight_layout()
     return fig, axes
 
 

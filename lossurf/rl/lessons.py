@@ -126,3 +126,47 @@ def no_consistent_gain(claim: str, a: list[RLRun], b: list[RLRun], names: tuple[
     k = int(np.sum(la > lb))
     return verdict(claim, k < len(a), f"late curve {names[0]} {spread(la)} vs {names[1]} {spread(lb)}, {names[0]} higher "
                    f"on {k} of {len(a)} seeds; final networks {spread(fa)} vs {spread(fb)}")
+
+
+def blow_ups(runs: list[RLRun], *, gamma: float, factor: float = 10) -> int:
+    """How many runs passed ``factor``/(1-gamma) in max per-state |Q|."""
+    return sum(r.max_abs_q > factor / (1 - gamma) for r in runs)
+
+
+def cap_sweep(claim: str, groups: dict[str, list[RLRun]], *, gamma: float, factor: float = 10) -> str:
+    """A sweep from the tightest cap (first group) to the loosest (last): the first blows up on every seed
+    and the last on at most half of them; the measured part counts the blow-ups of every group."""
+    counts = {label: blow_ups(rs, gamma=gamma, factor=factor) for label, rs in groups.items()}
+    first, last = list(groups.values())[0], list(groups.values())[-1]
+    holds = counts[list(groups)[0]] == len(first) and 2 * counts[list(groups)[-1]] <= len(last)
+    parts = "; ".join(f"{label} {k} of {len(groups[label])}" for label, k in counts.items())
+    return verdict(claim, holds, f"runs past {factor:g}/(1-γ) = {factor / (1 - gamma):.0f}: {parts}")
+
+
+def far_apart(claim: str, high: list[RLRun], low: list[RLRun], names: tuple[str, str], *, gamma: float,
+              ratio: float = 100, factor: float = 10) -> str:
+    """Every ``high`` run blows up, and on every seed its max per-state |Q| is at least ``ratio`` times the
+    ``low`` run's (the same seeds)."""
+    k = blow_ups(high, gamma=gamma, factor=factor)
+    r = [h.max_abs_q / max(l.max_abs_q, 1e-12) for h, l in zip(high, low)]
+    n = sum(x >= ratio for x in r)
+    return verdict(claim, k == len(high) and n == len(r),
+                   f"{k} of {len(high)} runs past {factor:g}/(1-γ) = {factor / (1 - gamma):.0f}; max per-state |Q| "
+                   f"{names[0]} {q_range(high)}, {names[1]} {q_range(low)}; at least {ratio:g}x on {n} of {len(r)} seeds")
+
+
+def lower_on_every_seed(claim: str, low: list[RLRun], high: list[RLRun], names: tuple[str, str]) -> str:
+    """On every seed ``low``'s max per-state |Q| is below ``high``'s (the same seeds); the late curves are
+    quoted beside it."""
+    k = sum(a.max_abs_q < b.max_abs_q for a, b in zip(low, high))
+    return verdict(claim, k == len(low), f"max per-state |Q| lower on {k} of {len(low)} seeds: {names[0]} "
+                   f"{q_range(low)}, {names[1]} {q_range(high)}; late curve {spread([late_mean(r) for r in low])} "
+                   f"vs {spread([late_mean(r) for r in high])}")
+
+
+def ordered_medians(claim: str, groups: dict[str, list[RLRun]]) -> str:
+    """The median over seeds of max per-state |Q| rises from each group to the next."""
+    med = {label: float(np.median([r.max_abs_q for r in rs])) for label, rs in groups.items()}
+    v = list(med.values())
+    return verdict(claim, all(a < b for a, b in zip(v, v[1:])),
+                   "median max per-state |Q|, in this order: " + "; ".join(f"{label} {fmt(m, 2)}" for label, m in med.items()))

@@ -53,16 +53,35 @@ def q_learning(cfg: RLConfig, seed: int) -> dict:
             with torch.no_grad():                                        # 4. update, y = r + γ(1−done) max Q(s′)
                 y = td_target(r, done, (q_target if cfg.target_network else q)(s2), gamma=cfg.gamma)
             q_all = q(o)
-            loss = td_loss(q_all.gather(1, a[:, None]).squeeze(1), y, cfg.loss)
+            per_item = td_loss(q_all.gather(1, a[:, None]).squeeze(1), y, cfg.loss, reduction="none", delta=cfg.huber_delta)
+            weights = 1.0
+            if cfg.clip_per == "transition" and cfg.clip_norm is not None:   # clip each transition's gradient
+                weights = _transition_weights(q, o, a, y, cfg)
+            loss = (per_item * weights).mean()
             opt.zero_grad()
             loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(q.parameters(), cfg.clip_norm or float("inf"))
+            clip = cfg.clip_norm if cfg.clip_norm is not None and cfg.clip_per == "batch" else float("inf")
+            norm = torch.nn.utils.clip_grad_norm_(q.parameters(), clip)
             opt.step()
-            for key, value in (("loss", loss), ("grad_norm", norm), ("q_max", q_all.detach().abs().max())):
+            for key, value in (("loss", per_item.detach().mean()), ("grad_norm", norm), ("q_max", q_all.detach().abs().max())):
                 log[key].append(value.item())
             if cfg.target_network and (u + 1) % cfg.target_update == 0:  # 5. sync the target network
                 _sync(q_target, q, cfg.tau)
     return {**log, "returns": returns, "params": {k: v.detach() for k, v in q.named_parameters()}}
+
+
+def _transition_weights(q: torch.nn.Module, o, a, y, cfg: RLConfig) -> torch.Tensor:
+    """min(1, clip_norm / ||g_i||) for each transition's own gradient g_i (``torch.func``: one gradient per
+    sample), so that the weighted mean of the losses has the mean of the clipped gradients as its gradient."""
+    params = {k: v.detach() for k, v in q.named_parameters()}
+
+    def one(p, oi, ai, yi):
+        qi = torch.func.functional_call(q, p, (oi[None],))[0].gather(0, ai.reshape(1))[0]
+        return td_loss(qi, yi, cfg.loss, delta=cfg.huber_delta)
+
+    grads = torch.func.vmap(torch.func.grad(one), in_dims=(None, 0, 0, 0))(params, o, a, y)
+    norms = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
+    return torch.clamp(cfg.clip_norm / (norms + 1e-6), max=1.0)
 
 
 def _batch(memory: list, u: int, cfg: RLConfig, replay: np.random.Generator, draws: dict):
@@ -73,7 +92,12 @@ def _batch(memory: list, u: int, cfg: RLConfig, replay: np.random.Generator, dra
     if cfg.replay:
         if u % _UNIFORM_CHUNK == 0:
             draws["now"] = replay.random((_UNIFORM_CHUNK, cfg.batch_size))
-        idx = np.minimum((draws["now"][u % _UNIFORM_CHUNK] * size).astype(np.int64), size - 1)
+        span = min(cfg.replay_window or size, size)                      # replay_window: the last W only
+        u01 = draws["now"][u % _UNIFORM_CHUNK]
+        idx = size - span + np.minimum((u01 * span).astype(np.int64), span - 1)
+        if cfg.replay_draw == "consecutive":                             # one stretch from a random start
+            room = max(span - cfg.batch_size, 0) + 1
+            idx = np.minimum(size - span + min(int(u01[0] * room), room - 1) + np.arange(cfg.batch_size), size - 1)
     else:
         idx = np.arange(size - cfg.batch_size, size)
     o, a, r, s2, done = (torch.as_tensor(np.array(x)) for x in zip(*[memory[i] for i in idx]))

@@ -63,6 +63,31 @@ class StackedMLP:
         return x
 
 
+    def q_grad_norms(self, params, x: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """||dQ(s_i, a_i)/dθ|| of every run's every transition, (R, B), without per-sample gradients.
+
+        For a Linear/ReLU MLP the gradient of one output with respect to a layer's weight is the outer
+        product of the layer's input h and the backpropagated signal δ, so its squared norm is
+        ||δ||² ||h||², plus ||δ||² for the bias: one forward pass that keeps each layer's input, and one
+        backward sweep of R×B vectors (Goodfellow 2015's per-example norms)."""
+        p = self.views(params) if isinstance(params, torch.Tensor) else params
+        inputs, pre = [], []
+        for i, name in enumerate(self.layers):
+            inputs.append(x)
+            z = torch.baddbmm(p[f"{name}.bias"].unsqueeze(1), x, p[f"{name}.weight"].transpose(1, 2))
+            pre.append(z)
+            x = torch.relu(z) if i < len(self.layers) - 1 else z
+        last = p[f"{self.layers[-1]}.weight"]                                  # (R, A, H)
+        delta = torch.gather(last, 1, actions.unsqueeze(-1).expand(-1, -1, last.shape[-1]))   # (R, B, H): δ of Q(s, a)
+        sq = inputs[-1].pow(2).sum(-1) + 1.0                                    # the last layer's row a and bias a
+        for i in range(len(self.layers) - 2, -1, -1):
+            delta = delta * (pre[i] > 0)
+            sq = sq + delta.pow(2).sum(-1) * (inputs[i].pow(2).sum(-1) + 1.0)
+            if i:
+                delta = torch.bmm(delta, p[f"{self.layers[i]}.weight"])
+        return sq.sqrt()
+
+
 def clip_per_run(grad: torch.Tensor, max_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``clip_grad_norm_`` applied to each run on its own: row ``r`` of ``grad`` (all of run r's
     parameters) is rescaled to ``max_norm[r]`` when longer (``inf`` = no clipping), in place.

@@ -3,7 +3,9 @@ diagnostics.
 
 - target: y = r + gamma * (1 - terminated) * max_a' Q(s', a'), with no bootstrap past a terminal
   state (a truncation at the time limit bootstraps);
-- loss: ``huber`` (smooth L1, the Nature DQN's clipped error) or ``mse`` between Q(s, a) and y.
+- loss: ``huber`` (smooth L1, the Nature DQN's clipped error) or ``mse`` between Q(s, a) and y. Huber's
+  ``delta`` is where it turns from squared to absolute error: each transition's pull -dL/dQ is capped at
+  ±delta (1: DQN's; a large delta approaches the squared error, whose pull is not capped).
 """
 from __future__ import annotations
 
@@ -26,11 +28,23 @@ def td_target(rewards: torch.Tensor, terminated: torch.Tensor, next_q: torch.Ten
     return rewards + gamma * (1.0 - terminated) * next_q.max(dim=-1).values
 
 
-def td_loss(q_sa: torch.Tensor, y: torch.Tensor, loss: str = "huber", reduction: str = "mean") -> torch.Tensor:
-    """The TD loss between Q(s, a) and the targets ``y``: ``huber`` or ``mse``, with ``reduction`` as in
-    ``torch.nn.functional``."""
+def check_delta(delta: float) -> None:
+    """A clear error for a Huber delta that is not a positive finite number."""
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta < float("inf"):
+        raise ValueError(f"huber_delta must be a positive finite number (1.0 is DQN's), got {delta!r}")
+
+
+def td_loss(q_sa: torch.Tensor, y: torch.Tensor, loss: str = "huber", reduction: str = "mean", *,
+            delta: float = 1.0) -> torch.Tensor:
+    """The TD loss between Q(s, a) and the targets ``y``: ``huber`` (pull capped at ±``delta``) or ``mse``,
+    with ``reduction`` as in ``torch.nn.functional``. Huber with delta 1 is ``smooth_l1_loss``, DQN's."""
     check_loss(loss)
-    return (F.smooth_l1_loss if loss == "huber" else F.mse_loss)(q_sa, y, reduction=reduction)
+    if loss == "mse":
+        return F.mse_loss(q_sa, y, reduction=reduction)
+    check_delta(delta)
+    if delta == 1.0:
+        return F.smooth_l1_loss(q_sa, y, reduction=reduction)
+    return F.huber_loss(q_sa, y, reduction=reduction, delta=float(delta))
 
 
 def td_targets(target_model: torch.nn.Module, rewards, next_obs, terminated, *, gamma: float) -> torch.Tensor:

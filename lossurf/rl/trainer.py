@@ -46,6 +46,21 @@ RESET_LOW, RESET_HIGH = -0.05, 0.05     # CartPole-v1's reset range for all four
 _UNIFORM_CHUNK = 1024         # replay draws are made this many updates at a time (the same stream)
 
 
+def replay_index(uniform: np.ndarray, size: int, window, consecutive=False) -> np.ndarray:
+    """Replay draws as positions 0..size-1 of the memory, oldest first (as ``ReplayBuffer.recent_index(size)``
+    orders them): ``uniform`` draws in [0, 1), (runs, batch), scaled onto the whole memory (``size``
+    transitions) or, where ``window`` > 0, onto its last ``window`` transitions. Where ``consecutive``, a
+    run's batch is instead the stretch of consecutive transitions that starts at its first draw."""
+    span = np.where(window > 0, np.minimum(window, size), size)
+    idx = size - span + np.minimum((uniform * span).astype(np.int64), span - 1)
+    if np.any(consecutive):
+        B = uniform.shape[-1]
+        room = np.maximum(span - B, 0) + 1                           # where a stretch of B can start
+        start = size - span + np.minimum((uniform[..., :1] * room).astype(np.int64), room - 1)
+        idx = np.where(consecutive, np.minimum(start + np.arange(B), size - 1), idx)
+    return idx
+
+
 def training_threads(configs) -> int:
     """Torch threads for a batch of runs: the configs' own setting, else one.
 
@@ -201,9 +216,18 @@ class _Batch:
         self.target_every = np.array([c.target_update for c in configs])
         self.target_rows = torch.as_tensor(self.use_target, device=self.dev).unsqueeze(1)
         self.tau = as_runs([c.tau for c in configs], torch.float32)
-        self.huber = as_runs([c.loss == "huber" for c in configs], torch.bool)
-        self.losses = "huber" if bool(self.huber.all()) else "mse" if not bool(self.huber.any()) else "both"
-        self.max_norm = as_runs([float("inf") if c.clip_norm is None else c.clip_norm for c in configs], torch.float32)
+        # each run's loss as (name, delta); runs of one kind share one computation
+        kinds = [(c.loss, c.huber_delta if c.loss == "huber" else None) for c in configs]
+        self.loss_kinds = list(dict.fromkeys(kinds))
+        self.loss_of = as_runs([self.loss_kinds.index(k) for k in kinds], torch.long)
+        self.window = np.array([c.replay_window or 0 for c in configs])[self.replay_runs]
+        self.consecutive = np.array([c.replay_draw == "consecutive" for c in configs])[self.replay_runs][:, None]
+        clip = [float("inf") if c.clip_norm is None else c.clip_norm for c in configs]
+        per_transition = [c.clip_per == "transition" for c in configs]
+        self.max_norm = as_runs([float("inf") if t else n for n, t in zip(clip, per_transition)], torch.float32)
+        self.transition_clip = as_runs([n if t else float("inf") for n, t in zip(clip, per_transition)], torch.float32) \
+            if any(per_transition) else None
+        self.transition_rows = torch.as_tensor(np.flatnonzero(per_transition), device=self.dev)
         self.lr = as_runs([c.lr for c in configs], torch.float32)
         self.opt = st.StackedOptimizer(self.flat, self.lr, as_runs([c.optimizer == "adam" for c in configs], torch.bool))
         self.schedules = _Schedules(configs, self.lr)
@@ -252,7 +276,8 @@ class _Batch:
         if self.replay.any():
             if u % _UNIFORM_CHUNK == 0:     # each run's own stream, drawn a chunk of updates at a time
                 self.uniform = np.stack([self.replay_rngs[r].random((_UNIFORM_CHUNK, B)) for r in self.replay_runs])
-            idx[self.replay_runs] = np.minimum((self.uniform[:, u % _UNIFORM_CHUNK] * size).astype(np.int64), size - 1)
+            drawn = replay_index(self.uniform[:, u % _UNIFORM_CHUNK], size, self.window[:, None], self.consecutive)
+            idx[self.replay_runs] = (self.memory.pos - size + drawn) % self.memory.capacity
         return {k: v.to(self.dev) for k, v in self.memory.gather(idx).items()}
 
     def update(self, u: int) -> None:
@@ -266,18 +291,39 @@ class _Batch:
         live = self.flat.detach().requires_grad_(True)           # the same storage, tracked for this update
         q = self.net.forward(live, b["obs"])
         q_sa = q.gather(2, b["actions"].unsqueeze(2)).squeeze(2)
-        run_loss = lambda name: td_loss(q_sa, y, name, reduction="none").mean(1)
-        per_run = run_loss(self.losses) if self.losses != "both" else \
-            torch.where(self.huber, run_loss("huber"), run_loss("mse"))
+        weight = None if self.transition_clip is None else self.transition_weights(b, q_sa.detach(), y)
+        run_loss = lambda kind: td_loss(q_sa, y, kind[0], reduction="none", delta=kind[1] or 1.0)
+        per_item = run_loss(self.loss_kinds[0]) if len(self.loss_kinds) == 1 else \
+            torch.stack([run_loss(k) for k in self.loss_kinds]).gather(0, self.loss_of[None, :, None].expand(1, *q_sa.shape)).squeeze(0)
+        per_run = per_item.mean(1) if weight is None else (per_item * weight).mean(1)
         (grad,) = torch.autograd.grad(per_run.sum(), live)
         with torch.no_grad():
             norms, clipped = st.clip_per_run(grad, self.max_norm)
+            if weight is not None:              # logged: the TD loss itself, and whether any transition was clipped
+                per_run = per_item.mean(1)
+                clipped = torch.where(self.transition_clip < float("inf"), (weight < 1).any(1), clipped)
             step = self.opt.step(grad)
             self.logs[u] = torch.stack((per_run, norms, clipped, self.lr, q.abs().amax((1, 2)), step))
             self.sync(u + 1)
         self.schedules.updated(u + 1, self.episode_returns)
         if (u + 1) % self.cfg.checkpoint_every == 0:
             self.snapshot(u + 1)
+
+    @torch.no_grad()
+    def transition_weights(self, b: dict, q_sa: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-transition clipping as loss weights: transition i's gradient g_i = dL_i/dQ · dQ(s_i, a_i)/dθ is
+        scaled by min(1, clip / ||g_i||) (the runs that clip per transition; weight 1 for the others), so the
+        update averages the clipped per-transition gradients, as DP-SGD does, without forming them."""
+        rows = self.transition_rows
+        err = (q_sa - y)[rows]
+        kind = self.loss_of[rows]
+        deltas = torch.tensor([d or 1.0 for _, d in self.loss_kinds], device=self.dev)[kind].unsqueeze(1)
+        is_mse = torch.tensor([k == "mse" for k, _ in self.loss_kinds], device=self.dev)[kind].unsqueeze(1)
+        dl_dq = torch.where(is_mse, 2 * err, torch.maximum(torch.minimum(err, deltas), -deltas))
+        norms = dl_dq.abs() * self.net.q_grad_norms(self.flat[rows], b["obs"][rows], b["actions"][rows])
+        weight = torch.ones_like(q_sa)
+        weight[rows] = torch.clamp(self.transition_clip[rows].unsqueeze(1) / (norms + 1e-6), max=1.0)
+        return weight
 
     @torch.no_grad()
     def sync(self, n: int) -> None:

@@ -92,8 +92,8 @@ def translation_problems(en_nb, blocks: dict[str, tuple[str, str]], name: str) -
             problems.append(f"{where}: stale: the English changed since it was translated (hash {h}, now "
                             f"{english_hash(cell.source)}); update the Korean, then its hash "
                             f"(`python scripts/translate.py todo` shows the English)")
-        elif LETTERS.search(cell.source) and not HANGUL.search(body):
-            problems.append(f"{where}: untranslated: the block holds no Korean")
+        elif LETTERS.search(cell.source) and (not HANGUL.search(body) or body.strip() == cell.source.strip()):
+            problems.append(f"{where}: untranslated: the block holds no Korean, or the English as it is")
     for cid in blocks:
         if cid not in ids:
             problems.append(f"{name}: block for cell {cid}, which is no markdown cell of the English notebook; remove it")

@@ -99,6 +99,9 @@ def test_cap_sweep_needs_the_tight_cap_to_blow_up_everywhere_and_the_loose_one_o
     groups = {"δ=1": [boom(), boom(), boom()], "δ=10": [boom(), boom(), boom()], "δ=100": [boom(), calm(), calm()]}
     line = lessons.cap_sweep("the cap decides", groups, gamma=0.99)
     assert verdict_status(line) == "shown" and "δ=1 3 of 3; δ=10 3 of 3; δ=100 1 of 3" in line
+    groups["δ=10"] = [calm(), calm(), calm()]                       # fewer at δ=10 than at δ=100: the count must not rise
+    assert verdict_status(lessons.cap_sweep("the cap decides", groups, gamma=0.99)) == "not shown"
+    groups["δ=10"] = [boom(), boom(), boom()]
     groups["δ=100"] = [boom(), boom(), calm()]                      # two of three still blow up: not "most seeds"
     assert verdict_status(lessons.cap_sweep("the cap decides", groups, gamma=0.99)) == "not shown"
     groups["δ=1"][0] = calm()                                       # the tight cap must blow up on every seed
@@ -110,6 +113,7 @@ def test_far_apart_lower_on_every_seed_and_ordered_medians():
     high = [_run(q_max=[1e8]), _run(q_max=[5e7])]
     low = [_run(q_max=[500.0]), _run(q_max=[600.0])]
     assert verdict_status(lessons.far_apart("apart", high, low, ("a", "b"), gamma=0.99)) == "shown"
+    assert "clipping is off" in lessons.far_apart("apart", high, low, ("a", "b"), gamma=0.99, off=True)
     assert verdict_status(lessons.far_apart("apart", high, [_run(q_max=[500.0]), _run(q_max=[1e6])], ("a", "b"),
                                             gamma=0.99)) == "not shown"      # only 50x on the second seed
     line = lessons.lower_on_every_seed("lower", low, high, ("low", "high"))

@@ -26,7 +26,7 @@ CONFIG_COLORS = {"v1": "#ff7f0e", "v2": "#1f77b4", "v3": "#2ca02c",
                  "neither": "#000000",
                  # interventions: notebook 2's Huber delta sweep, notebook 3's replay and clipping taken apart
                  "Huber δ=10": "#e6ab02", "Huber δ=100": "#1b9e77",
-                 "last 64, shuffled": "#7570b3", "replay, consecutive": "#d95f02",
+                 "last 64, resampled": "#7570b3", "replay, consecutive": "#d95f02",
                  "neither, clip per transition": "#e7298a"}
 
 

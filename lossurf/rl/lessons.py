@@ -134,19 +134,22 @@ def blow_ups(runs: list[RLRun], *, gamma: float, factor: float = 10) -> int:
 
 
 def cap_sweep(claim: str, groups: dict[str, list[RLRun]], *, gamma: float, factor: float = 10) -> str:
-    """A sweep from the tightest cap (first group) to the loosest (last): the first blows up on every seed
-    and the last on at most half of them; the measured part counts the blow-ups of every group."""
+    """A sweep from the tightest cap (first group) to the loosest (last), every group a cap of the same loss:
+    the first blows up on every seed, the count never rises as the cap loosens, and the last blows up on
+    at most half of the seeds; the measured part counts the blow-ups of every group."""
     counts = {label: blow_ups(rs, gamma=gamma, factor=factor) for label, rs in groups.items()}
-    first, last = list(groups.values())[0], list(groups.values())[-1]
-    holds = counts[list(groups)[0]] == len(first) and 2 * counts[list(groups)[-1]] <= len(last)
+    first, last, k = list(groups.values())[0], list(groups.values())[-1], list(counts.values())
+    holds = k[0] == len(first) and all(a >= b for a, b in zip(k, k[1:])) and 2 * k[-1] <= len(last)
     parts = "; ".join(f"{label} {k} of {len(groups[label])}" for label, k in counts.items())
     return verdict(claim, holds, f"runs past {factor:g}/(1-γ) = {factor / (1 - gamma):.0f}: {parts}")
 
 
 def far_apart(claim: str, high: list[RLRun], low: list[RLRun], names: tuple[str, str], *, gamma: float,
-              ratio: float = 100, factor: float = 10) -> str:
+              ratio: float = 100, factor: float = 10, off: bool = False) -> str:
     """Every ``high`` run blows up, and on every seed its max per-state |Q| is at least ``ratio`` times the
-    ``low`` run's (the same seeds)."""
+    ``low`` run's (the same seeds); ``off``: the switch that would make them differ is off (not tested)."""
+    if off:
+        return verdict(claim, False, "clipping is off (CLIP_NORM = None): nothing to compare")
     k = blow_ups(high, gamma=gamma, factor=factor)
     r = [h.max_abs_q / max(l.max_abs_q, 1e-12) for h, l in zip(high, low)]
     n = sum(x >= ratio for x in r)

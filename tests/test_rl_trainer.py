@@ -321,6 +321,11 @@ def test_huber_delta_caps_the_pull():
     (g1,) = torch.autograd.grad(td_loss(q, y, "huber", reduction="sum"), q)
     (g10,) = torch.autograd.grad(td_loss(q, y, "huber", reduction="sum", delta=10.0), q)
     assert g1.tolist() == [-0.5, -1.0, 1.0] and g10.tolist() == [-0.5, -3.0, 10.0]
+    from lossurf.rl.td import td_slope                  # the pull formula the measures and the trainer share
+    assert td_slope(q.detach() - y, "huber").tolist() == g1.tolist()
+    assert td_slope(q.detach() - y, "huber", torch.tensor(10.0)).tolist() == g10.tolist()
+    (gm,) = torch.autograd.grad(td_loss(q, y, "mse", reduction="sum"), q)
+    assert td_slope(q.detach() - y, "mse").tolist() == gm.tolist()
     torch.testing.assert_close(td_loss(q, y, "huber"), F.smooth_l1_loss(q, y))
 
 

@@ -30,12 +30,12 @@ CONFIG_COLORS = {"v1": "#ff7f0e", "v2": "#1f77b4", "v3": "#2ca02c",
                  "neither, clip per transition": "#e7298a"}
 
 
+SMALL_BUFFER_COLOR = "#66a61e"                         # notebook 3's small-memory run, whatever its size
+
+
 def small_buffer_label(size: int) -> str:
-    """The name (and colour key) of notebook 3's small-memory run: "last 1,000"."""
+    """The name of notebook 3's small-memory run: "last 1,000" (coloured ``SMALL_BUFFER_COLOR``)."""
     return f"last {size:,}"
-
-
-CONFIG_COLORS[small_buffer_label(1_000)] = "#66a61e"
 
 
 def color(label: str) -> str:
@@ -44,8 +44,8 @@ def color(label: str) -> str:
     for key in (label, label.split(": ", 1)[-1], label.split(" (")[0], label[:2]):
         if key in CONFIG_COLORS:
             return CONFIG_COLORS[key]
-    if label.split(": ", 1)[-1].startswith("last "):              # a small memory of another size
-        return CONFIG_COLORS[small_buffer_label(1_000)]
+    if label.split(": ", 1)[-1].startswith("last "):              # a small memory ("last 64, resampled" is listed)
+        return SMALL_BUFFER_COLOR
     return "0.5"
 
 

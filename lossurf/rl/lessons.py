@@ -13,6 +13,11 @@ from ..report import fmt, verdict
 from .measures import SOLVED, fresh_scores, late_mean
 from .record import RLRun
 
+def clipping_off(claim: str) -> str:
+    """The verdict of a clipping claim when ``CLIP_NORM`` is None: not tested, so not shown."""
+    return verdict(claim, False, "clipping is off (CLIP_NORM = None): nothing to compare")
+
+
 def spread(values, digits: int = 1) -> str:
     """``mean [min-max]`` of per-seed values, rounded."""
     v = np.asarray(values, dtype=float)
@@ -25,11 +30,16 @@ def q_range(runs: list[RLRun]) -> str:
     return f"{fmt(min(q), 2)}-{fmt(max(q), 2)}"
 
 
+def blow_ups(runs: list[RLRun], *, gamma: float, factor: float = 10) -> int:
+    """How many runs passed ``factor``/(1-gamma) in max per-state |Q|."""
+    return sum(r.max_abs_q > factor / (1 - gamma) for r in runs)
+
+
 def blow_up(claim: str, groups: dict[str, list[RLRun]], *, gamma: float, factor: float = 10) -> str:
     """Every seed of every group passes ``factor``/(1-gamma) in max per-state |Q|."""
     limit = factor / (1 - gamma)
     n = sum(len(rs) for rs in groups.values())
-    k = sum(r.max_abs_q > limit for rs in groups.values() for r in rs)
+    k = sum(blow_ups(rs, gamma=gamma, factor=factor) for rs in groups.values())
     parts = "; ".join(f"{label} {q_range(rs)}" for label, rs in groups.items())
     return verdict(claim, k == n, f"{k} of {n} runs past {factor:g}/(1-γ) = {limit:.0f}: max per-state |Q| {parts}")
 
@@ -74,7 +84,7 @@ def same_q(claim: str, a: list[RLRun], b: list[RLRun], *, tol: float = 0.01, off
     """Seed by seed, two groups reach the same max per-state |Q| (within ``tol``, relative); ``off``:
     the switch that would make them differ is off, so the claim is not tested."""
     if off:
-        return verdict(claim, False, "clipping is off (CLIP_NORM = None): nothing to compare")
+        return clipping_off(claim)
     gaps = [abs(x.max_abs_q - y.max_abs_q) / max(x.max_abs_q, y.max_abs_q) for x, y in zip(a, b)]
     k = sum(g <= tol for g in gaps)
     return verdict(claim, k == len(gaps), f"within {100 * tol:g}% on {k} of {len(gaps)} seeds "
@@ -99,7 +109,7 @@ def step_ratio(claim: str, a: list[RLRun], b: list[RLRun], names: tuple[str, str
     """The median step of group ``a`` over group ``b`` (pooled over seeds) lies in [low, high]; each seed's
     ratio is quoted with its spread."""
     if off:
-        return verdict(claim, False, "clipping is off (CLIP_NORM = None): nothing to compare")
+        return clipping_off(claim)
     per = [float(np.median(x.step) / np.median(y.step)) for x, y in zip(a, b)]
     r = median_step(a) / median_step(b)
     return verdict(claim, low <= r <= high, f"median step {names[0]} {median_step(a):.3g}, {names[1]} "
@@ -110,7 +120,7 @@ def blows_up_alike(claim: str, clipped: list[RLRun], reference: list[RLRun], *, 
     """Every seed of ``clipped`` passes ``factor``/(1-gamma), like ``reference`` (the same seeds): the
     measured part quotes how far, seed by seed, its max per-state |Q| lies from the reference's."""
     limit = factor / (1 - gamma)
-    k = sum(r.max_abs_q > limit for r in clipped)
+    k = blow_ups(clipped, gamma=gamma, factor=factor)
     gaps = [abs(x.max_abs_q - y.max_abs_q) / max(x.max_abs_q, y.max_abs_q) for x, y in zip(clipped, reference)]
     return verdict(claim, k == len(clipped), f"{k} of {len(clipped)} runs past {factor:g}/(1-γ) = {limit:.0f}; max "
                    f"per-state |Q| {q_range(clipped)}, within 1% of the reference's on {sum(g <= 0.01 for g in gaps)} "
@@ -126,11 +136,6 @@ def no_consistent_gain(claim: str, a: list[RLRun], b: list[RLRun], names: tuple[
     k = int(np.sum(la > lb))
     return verdict(claim, k < len(a), f"late curve {names[0]} {spread(la)} vs {names[1]} {spread(lb)}, {names[0]} higher "
                    f"on {k} of {len(a)} seeds; final networks {spread(fa)} vs {spread(fb)}")
-
-
-def blow_ups(runs: list[RLRun], *, gamma: float, factor: float = 10) -> int:
-    """How many runs passed ``factor``/(1-gamma) in max per-state |Q|."""
-    return sum(r.max_abs_q > factor / (1 - gamma) for r in runs)
 
 
 def cap_sweep(claim: str, groups: dict[str, list[RLRun]], *, gamma: float, factor: float = 10) -> str:
@@ -149,7 +154,7 @@ def far_apart(claim: str, high: list[RLRun], low: list[RLRun], names: tuple[str,
     """Every ``high`` run blows up, and on every seed its max per-state |Q| is at least ``ratio`` times the
     ``low`` run's (the same seeds); ``off``: the switch that would make them differ is off (not tested)."""
     if off:
-        return verdict(claim, False, "clipping is off (CLIP_NORM = None): nothing to compare")
+        return clipping_off(claim)
     k = blow_ups(high, gamma=gamma, factor=factor)
     r = [h.max_abs_q / max(l.max_abs_q, 1e-12) for h, l in zip(high, low)]
     n = sum(x >= ratio for x in r)

@@ -9,7 +9,7 @@ import torch
 
 from .env import initial_states, run_episodes
 from .record import RLRun
-from .td import check_loss, td_target
+from .td import check_loss, td_target, td_slope
 from .trainer import TEST_SEED
 
 SOLVED = 475          # CartPole-v1's "solved" threshold (mean return over 100 episodes)
@@ -108,7 +108,7 @@ def td_pull(model: torch.nn.Module, batch: dict, *, gamma: float, loss: str = "h
     q = model(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
     y = td_target(batch["rewards"], batch["terminated"], model(batch["next_obs"]), gamma=gamma)
     err = y - q
-    push = err.clamp(-1.0, 1.0) if loss == "huber" else 2.0 * err
+    push = -td_slope(q - y, loss)
     term = batch["terminated"] > 0
     return Pull(float(term.float().mean()), float(push[term].sum()), float(push[~term].sum()),
                 float((err[~term] > 0).float().mean()) if (~term).any() else float("nan"))

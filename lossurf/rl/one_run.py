@@ -16,7 +16,7 @@ import torch
 from .config import RLConfig
 from .qnet import q_network
 from .td import td_loss, td_target
-from .trainer import _UNIFORM_CHUNK, epsilon
+from .trainer import _UNIFORM_CHUNK, epsilon, replay_index
 
 
 def q_learning(cfg: RLConfig, seed: int) -> dict:
@@ -92,12 +92,8 @@ def _batch(memory: list, u: int, cfg: RLConfig, replay: np.random.Generator, dra
     if cfg.replay:
         if u % _UNIFORM_CHUNK == 0:
             draws["now"] = replay.random((_UNIFORM_CHUNK, cfg.batch_size))
-        span = min(cfg.replay_window or size, size)                      # replay_window: the last W only
-        u01 = draws["now"][u % _UNIFORM_CHUNK]
-        idx = size - span + np.minimum((u01 * span).astype(np.int64), span - 1)
-        if cfg.replay_draw == "consecutive":                             # one stretch from a random start
-            room = max(span - cfg.batch_size, 0) + 1
-            idx = np.minimum(size - span + min(int(u01[0] * room), room - 1) + np.arange(cfg.batch_size), size - 1)
+        idx = replay_index(draws["now"][u % _UNIFORM_CHUNK][None], size, np.array([[cfg.replay_window or 0]]),
+                           cfg.replay_draw == "consecutive")[0]          # the whole memory, or its last replay_window
     else:
         idx = np.arange(size - cfg.batch_size, size)
     o, a, r, s2, done = (torch.as_tensor(np.array(x)) for x in zip(*[memory[i] for i in idx]))

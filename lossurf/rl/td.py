@@ -47,6 +47,17 @@ def td_loss(q_sa: torch.Tensor, y: torch.Tensor, loss: str = "huber", reduction:
     return F.huber_loss(q_sa, y, reduction=reduction, delta=float(delta))
 
 
+def td_slope(err: torch.Tensor, loss: str = "huber", delta=1.0) -> torch.Tensor:
+    """dL/dQ(s, a) of one transition's TD loss at ``err`` = Q(s, a) - y (its pull on Q is minus this):
+    2·err under ``mse``, err capped at ±``delta`` under ``huber`` (``delta`` a number or a tensor that
+    broadcasts against ``err``)."""
+    check_loss(loss)
+    if loss == "mse":
+        return 2.0 * err
+    delta = torch.as_tensor(delta, dtype=err.dtype, device=err.device)
+    return torch.maximum(torch.minimum(err, delta), -delta)
+
+
 def td_targets(target_model: torch.nn.Module, rewards, next_obs, terminated, *, gamma: float) -> torch.Tensor:
     """r + gamma * max_a' Q(s', a'), with no bootstrap past a terminal state (truncation bootstraps)."""
     with torch.no_grad():

@@ -38,7 +38,7 @@ from .replay import ReplayBuffer
 from .qnet import q_network
 from .env import cartpoles, initial_states, restart
 from .surfaces import returns_of
-from .td import td_loss, td_target
+from .td import td_loss, td_slope, td_target
 
 SELECTION_SEED = 10_000       # greedy evaluations during training (choose the best network) start here
 TEST_SEED = 20_000            # fresh episodes for the final test: used neither in training nor in selection
@@ -319,7 +319,7 @@ class _Batch:
         kind = self.loss_of[rows]
         deltas = torch.tensor([d or 1.0 for _, d in self.loss_kinds], device=self.dev)[kind].unsqueeze(1)
         is_mse = torch.tensor([k == "mse" for k, _ in self.loss_kinds], device=self.dev)[kind].unsqueeze(1)
-        dl_dq = torch.where(is_mse, 2 * err, torch.maximum(torch.minimum(err, deltas), -deltas))
+        dl_dq = torch.where(is_mse, td_slope(err, "mse"), td_slope(err, "huber", deltas))
         norms = dl_dq.abs() * self.net.q_grad_norms(self.flat[rows], b["obs"][rows], b["actions"][rows])
         weight = torch.ones_like(q_sa)
         weight[rows] = torch.clamp(self.transition_clip[rows].unsqueeze(1) / (norms + 1e-6), max=1.0)
